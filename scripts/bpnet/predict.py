@@ -1,0 +1,77 @@
+"""Run a trained BPNet over many sequences: device choice, batching, postprocess.
+
+All functions take sequences as ``uint8`` codes ``(N, L)`` (see :mod:`bpnet.sequence`) and one-hot
+encode each batch on the device, so a large set never exists as a float one-hot array in memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .errors import BPNetInputError
+from .model import BPNet, postprocess
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> ``cuda`` when a GPU is present, else ``cpu``; ``cpu``, ``cuda``, ``cuda:N`` as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BPNetInputError(f"config key device: {name!r} asked for, but no CUDA GPU is available (use auto or cpu)")
+    try:
+        return torch.device(name)
+    except RuntimeError as err:
+        raise BPNetInputError(f"config key device: expected auto, cpu, cuda or cuda:N, got {name!r}") from err
+
+
+def codes_to_one_hot(codes: torch.Tensor) -> torch.Tensor:
+    """uint8/long codes ``(B, L)`` (A=0, C=1, G=2, T=3, N=4) -> float one-hot ``(B, L, 4)``, N = zeros."""
+    return torch.nn.functional.one_hot(codes.long(), 5)[..., :4].float()
+
+
+@torch.no_grad()
+def predict_outputs(
+    model: BPNet,
+    codes: np.ndarray,
+    control: np.ndarray | None = None,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    bf16: bool = False,
+) -> dict[str, np.ndarray]:
+    """Raw outputs for codes ``(N, L)``: ``profile_logits`` ``(N, L, C)`` and ``count_logits`` ``(N, C)``."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2:
+        raise BPNetInputError(f"sequences: expected codes of shape (n, length), got {codes.shape}")
+    if model.config.use_control and control is None:
+        raise BPNetInputError("this model uses a control track, but no control was given for prediction")
+    device = torch.device(device) if isinstance(device, str) else device
+    model = model.to(device).eval()
+    n, length = codes.shape
+    c = model.config.num_outputs
+    profile = np.empty((n, length, c), dtype=np.float32)
+    counts = np.empty((n, c), dtype=np.float32)
+    for lo in range(0, n, batch_size):
+        x = codes_to_one_hot(torch.as_tensor(codes[lo:lo + batch_size], device=device))
+        ctl = None
+        if model.config.use_control:
+            ctl = torch.as_tensor(control[lo:lo + batch_size], dtype=torch.float32, device=device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(x, ctl)
+        profile[lo:lo + batch_size] = out["profile_logits"].float().cpu().numpy()
+        counts[lo:lo + batch_size] = out["count_logits"].float().cpu().numpy()
+    return {"profile_logits": profile, "count_logits": counts}
+
+
+def predict_profile(
+    model: BPNet,
+    codes: np.ndarray,
+    control: np.ndarray | None = None,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    bf16: bool = False,
+) -> np.ndarray:
+    """Predicted expected counts ``(N, L, C)`` (postprocessed: softmax * expm1(count_logits))."""
+    out = predict_outputs(model, codes, control, batch_size, device, bf16)
+    track = postprocess({k: torch.from_numpy(v) for k, v in out.items()})
+    return track.numpy().astype(np.float32, copy=False)

@@ -1,0 +1,123 @@
+"""DNA sequence: integer codes, one-hot encoding, reverse complement, reading windows from FASTA.
+
+Sequences are stored compactly as ``uint8`` codes ``A=0, C=1, G=2, T=3, N=4`` (any other IUPAC
+letter is also 4). One-hot arrays are ``(..., length, 4)`` in channel order A, C, G, T, with an N
+as all zeros (the paper's convention). Reverse complement of codes is ``3 - code`` for ACGT with
+the position axis flipped, and N stays N.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import BPNetInputError
+
+ALPHABET = "ACGT"
+N_CODE = 4
+
+# Byte -> code lookup; IUPAC ambiguity letters map to N, anything else is invalid (255).
+_LUT = np.full(256, 255, dtype=np.uint8)
+for _i, _b in enumerate(b"ACGT"):
+    _LUT[_b] = _i
+    _LUT[ord(chr(_b).lower())] = _i
+for _b in b"NRYKMSWBDHVnrykmswbdhv":
+    _LUT[_b] = N_CODE
+_COMPLEMENT = np.array([3, 2, 1, 0, N_CODE], dtype=np.uint8)
+
+
+def encode(seq: str | bytes, where: str = "sequence") -> np.ndarray:
+    """Encode a DNA string to ``uint8`` codes ``(length,)``; non-DNA letters are an error."""
+    raw = np.frombuffer(seq.encode() if isinstance(seq, str) else bytes(seq), dtype=np.uint8)
+    codes = _LUT[raw]
+    bad = np.flatnonzero(codes == 255)
+    if bad.size:
+        letter = chr(raw[bad[0]])
+        raise BPNetInputError(
+            f"{where}: letter {letter!r} at position {bad[0]} is not DNA "
+            "(expected A, C, G, T, N or an IUPAC ambiguity code)"
+        )
+    return codes
+
+
+def one_hot(codes: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """One-hot encode codes ``(..., length)`` to ``(..., length, 4)``; N (4) becomes all zeros."""
+    codes = np.asarray(codes)
+    eye = np.concatenate([np.eye(4, dtype=dtype), np.zeros((1, 4), dtype=dtype)])
+    if codes.size and codes.max() > N_CODE:
+        raise BPNetInputError(f"sequence codes must be 0..4 (A, C, G, T, N), got {codes.max()}")
+    return eye[codes]
+
+
+def one_hot_strings(seqs: list[str]) -> np.ndarray:
+    """One-hot encode equal-length strings to ``(n, length, 4)`` float32."""
+    lengths = {len(s) for s in seqs}
+    if len(lengths) > 1:
+        raise BPNetInputError(f"sequences must have equal length, got lengths {sorted(lengths)}")
+    return one_hot(np.stack([encode(s, f"sequence {i}") for i, s in enumerate(seqs)]))
+
+
+def decode(codes: np.ndarray) -> str:
+    """Codes ``(length,)`` back to a string (N for code 4)."""
+    return np.frombuffer(b"ACGTN", dtype=np.uint8)[np.asarray(codes)].tobytes().decode()
+
+
+def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
+    """Reverse complement codes ``(..., length)``: flip positions, A<->T, C<->G, N stays N."""
+    return _COMPLEMENT[np.asarray(codes)][..., ::-1]
+
+
+def read_fasta_windows(fasta, chroms, starts, length: int) -> np.ndarray:
+    """Read windows ``[start, start + length)`` from an indexed FASTA as codes ``(n, length)``.
+
+    ``fasta`` is a path or an open :class:`pyfaidx.Fasta`. Windows are read one chromosome at a
+    time in one slice covering all its windows, so nearby windows cost one read. Positions beyond
+    a chromosome end are an error (windowing drops such windows first). A chromosome missing from
+    the FASTA is an error naming the FASTA.
+    """
+    import pyfaidx
+
+    fa = fasta if isinstance(fasta, pyfaidx.Fasta) else _open_fasta(fasta)
+    chroms = np.asarray(chroms)
+    starts = np.asarray(starts, dtype=np.int64)
+    out = np.empty((len(starts), length), dtype=np.uint8)
+    for chrom in np.unique(chroms):
+        idx = np.flatnonzero(chroms == chrom)
+        if chrom not in fa:
+            raise BPNetInputError(
+                f"chromosome {chrom!r} is not in the FASTA {fa.filename} "
+                f"(it has {', '.join(list(fa.keys())[:5])}...)"
+            )
+        chrom_len = len(fa[chrom])
+        lo, hi = starts[idx].min(), starts[idx].max() + length
+        if lo < 0 or hi > chrom_len:
+            raise BPNetInputError(
+                f"window {chrom}:{lo}-{hi} leaves the chromosome (length {chrom_len}) "
+                f"in the FASTA {fa.filename}"
+            )
+        # One read per chromosome span; for very sparse windows on huge chromosomes read per
+        # window block instead to bound memory.
+        order = idx[np.argsort(starts[idx])]
+        block_start = 0
+        while block_start < len(order):
+            block_end = block_start
+            b_lo = starts[order[block_start]]
+            while block_end + 1 < len(order) and starts[order[block_end + 1]] + length - b_lo <= 8_000_000:
+                block_end += 1
+            b_hi = starts[order[block_end]] + length
+            block = encode(str(fa[chrom][int(b_lo):int(b_hi)]), f"{fa.filename} {chrom}:{b_lo}-{b_hi}")
+            sel = order[block_start:block_end + 1]
+            offs = starts[sel] - b_lo
+            out[sel] = block[offs[:, None] + np.arange(length)[None, :]]
+            block_start = block_end + 1
+    return out
+
+
+def _open_fasta(path):
+    import pyfaidx
+
+    try:
+        return pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=True, rebuild=False)
+    except FileNotFoundError as err:
+        raise BPNetInputError(f"FASTA file {path} does not exist") from err
+    except Exception as err:  # pyfaidx raises several kinds for malformed files
+        raise BPNetInputError(f"cannot read FASTA {path}: {err}") from err
