@@ -75,3 +75,28 @@ def predict_profile(
     out = predict_outputs(model, codes, control, batch_size, device, bf16)
     track = postprocess({k: torch.from_numpy(v) for k, v in out.items()})
     return track.numpy().astype(np.float32, copy=False)
+
+
+def main(smk, log) -> None:
+    """Rule ``predict``: the trained model's predictions on the windows of the evaluation splits.
+
+    Writes ``predictions/model.npz``: ``index`` (rows of dataset.npz), ``profile`` ``(M, W, C)``
+    postprocessed expected counts over the core window, ``tasks``.
+    """
+    from .dataset import load_dataset
+    from .weights import load_checkpoint
+
+    dataset = load_dataset(smk.input.dataset)
+    model = load_checkpoint(smk.input.model)
+    if tuple(model.config.tasks) != tuple(dataset.tasks):
+        raise BPNetInputError(
+            f"{smk.input.model} predicts tasks {model.config.tasks}, but {smk.input.dataset} has {tuple(dataset.tasks)}"
+        )
+    torch.set_num_threads(smk.threads)
+    index = np.flatnonzero(np.isin(dataset.split, list(smk.params.splits)))
+    c, w = dataset.extra_context, dataset.width
+    control = None if dataset.control is None or not model.config.use_control else dataset.control[index, c:c + w]
+    device = resolve_device(smk.params.device)
+    log.info("predicting %d windows (%s) on %s", len(index), ", ".join(smk.params.splits), device)
+    profile = predict_profile(model, dataset.sequence[index, c:c + w], control, batch_size=128, device=device)
+    np.savez(smk.output.predictions, index=index.astype(np.int64), profile=profile, tasks=np.asarray(dataset.tasks))

@@ -1,0 +1,351 @@
+"""Training BPNet with the paper's settings: Adam 0.004, batch 128, early stopping, augmentation.
+
+The whole training set stays resident as compact tensors (``uint8`` sequence codes, integer
+counts) on the training device; each batch is gathered, shifted, reverse-complemented and one-hot
+encoded with tensor indexing, so there is no Python work per sample in the loop.
+
+Resuming: after every epoch the full state (model, optimizer, best weights, history, patience
+counter) is written to ``<model dir>/resume.pt``; a rerun of an interrupted training continues
+from it (epoch RNGs are derived from the seed and the epoch number, so a resumed run gives the
+same weights as an uninterrupted one). The file is removed when training ends; it is the one file
+written beside the rule's outputs, on purpose, because Snakemake deletes the outputs of a failed
+job. It is loaded with ``torch.load(weights_only=True)`` (tensors and plain values only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .errors import BPNetInputError
+from .model import BPNet, BPNetConfig, bpnet_loss, init_weights
+from .predict import codes_to_one_hot, resolve_device
+from .weights import save_checkpoint
+
+
+@dataclass
+class TrainingConfig:
+    """The ``training`` section of the config (defaults: the paper's settings)."""
+
+    learning_rate: float = 0.004
+    batch_size: int = 128
+    count_weight: float | str = 10.0  # a number, or "auto": median total per strand / 10, >= 1
+    max_epochs: int = 200
+    patience: int = 5
+    max_shift: int = 0
+    reverse_complement: bool = False
+    bf16: bool = False
+    threads: int = 2
+    seed: int = 1
+    device: str = "auto"
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, training: dict, seed: int, device: str) -> "TrainingConfig":
+        known = {f for f in cls.__dataclass_fields__} - {"seed", "device", "extra"}
+        unknown = set(training) - known
+        if unknown:
+            raise BPNetInputError(f"config section training: unknown key(s) {sorted(unknown)}")
+        return cls(**training, seed=seed, device=device)
+
+
+def strand_swap_permutation(num_tasks: int, num_strands: int = 2) -> torch.Tensor:
+    """Channel permutation that swaps the strands of every task (Oct4+ <-> Oct4-, ...)."""
+    perm = torch.arange(num_tasks * num_strands).view(num_tasks, num_strands).flip(1)
+    return perm.reshape(-1)
+
+
+class BatchMaker:
+    """Gathers batches from resident tensors, with optional shift and reverse complement.
+
+    Args:
+        sequence: ``(N, W + 2C)`` uint8 codes.
+        counts: ``(N, W + 2C, T*S)`` integer counts.
+        control: ``(N, W + 2C, S)`` float control or None.
+        width: core window width ``W``; ``C`` = (stored length - W) / 2.
+        device: where the tensors live and batches are built.
+    """
+
+    def __init__(self, sequence, counts, control, width: int, num_tasks: int, device: torch.device):
+        self.device = device
+        self.sequence = torch.as_tensor(sequence).to(device)
+        # int16 keeps memory low where counts fit (cast to float per batch)
+        counts = np.asarray(counts)
+        small = counts.max(initial=0) < 2**15
+        self.counts = torch.as_tensor(counts.astype(np.int16 if small else np.int32)).to(device)
+        self.control = None if control is None else torch.as_tensor(control, dtype=torch.float32).to(device)
+        self.width = width
+        self.context = (self.sequence.shape[1] - width) // 2
+        self.swap = strand_swap_permutation(num_tasks).to(device)
+        self.positions = torch.arange(width, device=device)
+
+    def batch(self, idx: torch.Tensor, shift: torch.Tensor | None = None, rc: torch.Tensor | None = None):
+        """One batch: one-hot ``(B, W, 4)``, counts ``(B, W, T*S)`` float, control or None.
+
+        ``shift`` ``(B,)`` ints in [-C, C] move each window; ``rc`` ``(B,)`` bools reverse-complement
+        it (positions flipped, A<->T, C<->G, and the strands of every task swapped).
+        """
+        idx = idx.to(self.device)
+        start = torch.full_like(idx, self.context) if shift is None else self.context + shift.to(self.device)
+        pos = start[:, None] + self.positions[None, :]  # (B, W)
+        rows = idx[:, None]
+        seq = self.sequence[rows, pos]
+        counts = self.counts[rows, pos].float()
+        control = None if self.control is None else self.control[rows, pos]
+        if rc is not None and bool(rc.any()):
+            rc = rc.to(self.device)
+            seq_rc = torch.where(seq < 4, 3 - seq.to(torch.int16), 4).to(seq.dtype).flip(1)
+            seq = torch.where(rc[:, None], seq_rc, seq)
+            counts = torch.where(rc[:, None, None], counts.flip(1)[..., self.swap], counts)
+            if control is not None:
+                control = torch.where(rc[:, None, None], control.flip(1).flip(2), control)
+        return codes_to_one_hot(seq), counts, control
+
+
+def auto_count_weight(counts: np.ndarray, num_strands: int = 2) -> float:
+    """ChromBPNet's heuristic: median total counts per window and strand / 10, at least 1.
+
+    ``counts`` ``(N, L, T*S)``; the median is over windows and channels, since each channel has
+    its own count loss term.
+    """
+    totals = counts.sum(axis=1, dtype=np.int64).ravel()
+    return float(max(1.0, np.median(totals) / 10.0))
+
+
+def _fingerprint(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def dataset_fingerprint(dataset) -> str:
+    """A cheap identity of a dataset's contents (shapes, splits, sums) for the resume check."""
+    return _fingerprint(
+        list(dataset.sequence.shape), list(dataset.counts.shape), np.unique(dataset.split, return_counts=True)[1].tolist(),
+        int(dataset.counts.sum(dtype=np.int64)), int(dataset.sequence.sum(dtype=np.int64)), list(dataset.tasks),
+    )
+
+
+def evaluate_loss(model: BPNet, maker: BatchMaker, idx: torch.Tensor, batch_size: int, count_weight: float, bf16: bool):
+    """Mean loss terms over windows ``idx`` (no augmentation, eval mode)."""
+    model.eval()
+    sums = {"loss": 0.0, "profile": 0.0, "count": 0.0}
+    with torch.no_grad():
+        for lo in range(0, len(idx), batch_size):
+            b = idx[lo:lo + batch_size]
+            x, y, ctl = maker.batch(b)
+            with torch.autocast(maker.device.type, dtype=torch.bfloat16, enabled=bf16):
+                out = model(x, ctl)
+            terms = bpnet_loss(out, y, count_weight)
+            for k in sums:
+                sums[k] += terms[k].item() * len(b)
+    return {k: v / max(len(idx), 1) for k, v in sums.items()}
+
+
+def train_model(
+    dataset,
+    model_config: BPNetConfig,
+    cfg: TrainingConfig,
+    out_dir: str | Path,
+    log: logging.Logger | None = None,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> tuple[BPNet, pd.DataFrame]:
+    """Train on the dataset's train split with early stopping on the valid split.
+
+    Args:
+        dataset: a :class:`bpnet.dataset.Dataset` (sequence, counts, control, split, width, tasks).
+        model_config: the network's config; its tasks must equal the dataset's.
+        cfg: training settings.
+        out_dir: folder for ``resume.pt`` while training runs.
+        on_epoch_end: called as ``f(epoch, history_row)`` after the resume state is saved.
+
+    Returns:
+        The model with the best validation weights restored, and the per-epoch history.
+    """
+    log = log or logging.getLogger("bpnet")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if tuple(model_config.tasks) != tuple(dataset.tasks):
+        raise BPNetInputError(f"model tasks {model_config.tasks} differ from the dataset's tasks {tuple(dataset.tasks)}")
+    if cfg.max_shift > dataset.extra_context:
+        raise BPNetInputError(
+            f"config key training.max_shift = {cfg.max_shift} needs at least that much extra sequence: "
+            f"set dataset.extra_context >= {cfg.max_shift} (it is {dataset.extra_context})"
+        )
+    if model_config.use_control and dataset.control is None:
+        raise BPNetInputError("model.use_control is true but the dataset has no control track (set data.control)")
+    train_idx = np.flatnonzero(dataset.split == "train")
+    valid_idx = np.flatnonzero(dataset.split == "valid")
+    if len(train_idx) == 0:
+        raise BPNetInputError("the dataset has no training windows: check windows.valid_chroms / test_chroms")
+    if len(valid_idx) == 0:
+        raise BPNetInputError("the dataset has no validation windows (needed for early stopping): check windows.valid_chroms")
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    count_weight = (
+        auto_count_weight(dataset.counts[train_idx]) if cfg.count_weight == "auto" else float(cfg.count_weight)
+    )
+    model_config.count_loss_weight = count_weight
+    log.info(
+        "training on %s: %d train / %d valid windows of %d bp, %d tasks, lambda = %.3g, bf16 = %s, threads = %d",
+        device, len(train_idx), len(valid_idx), dataset.width, len(dataset.tasks), count_weight, cfg.bf16, cfg.threads,
+    )
+    maker = BatchMaker(dataset.sequence, dataset.counts, dataset.control, dataset.width, len(dataset.tasks), device)
+    model = BPNet(model_config)
+    init_weights(model, cfg.seed)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+
+    fingerprint = _fingerprint(model_config.to_dict(), cfg.__dict__, dataset_fingerprint(dataset))
+    resume_path = out_dir / "resume.pt"
+    history: list[dict] = []
+    best_state, best_loss, bad_epochs, start_epoch = None, math.inf, 0, 1
+    if resume_path.exists():
+        state = torch.load(resume_path, map_location=device, weights_only=True)
+        if state.get("fingerprint") == fingerprint:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            best_state = state["best_model"]
+            best_loss, bad_epochs = state["best_loss"], state["bad_epochs"]
+            history = json.loads(state["history"])
+            start_epoch = state["epoch"] + 1
+            log.info("resuming an interrupted training after epoch %d (best valid loss %.4f)", state["epoch"], best_loss)
+        else:
+            log.info("ignoring %s: it belongs to another config or dataset; starting over", resume_path)
+
+    train_t = torch.as_tensor(train_idx)
+    valid_t = torch.as_tensor(valid_idx)
+    ctx = maker.context
+    for epoch in range(start_epoch, cfg.max_epochs + 1):
+        if bad_epochs >= cfg.patience:
+            break
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)  # per-epoch RNG: resumable
+        order = train_t[torch.randperm(len(train_t), generator=gen)]
+        model.train()
+        sums = {"loss": 0.0, "profile": 0.0, "count": 0.0}
+        n_batches = math.ceil(len(order) / cfg.batch_size)
+        for bi in range(n_batches):
+            b = order[bi * cfg.batch_size:(bi + 1) * cfg.batch_size]
+            shift = torch.randint(-cfg.max_shift, cfg.max_shift + 1, (len(b),), generator=gen) if cfg.max_shift else None
+            rc = torch.rand(len(b), generator=gen) < 0.5 if cfg.reverse_complement else None
+            x, y, ctl = maker.batch(b, shift if ctx else None, rc)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                out = model(x, ctl)
+            terms = bpnet_loss(out, y, count_weight)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            opt.step()
+            for k in sums:
+                sums[k] += terms[k].item() * len(b)
+            if (bi + 1) % max(1, n_batches // 4) == 0 and bi + 1 < n_batches:
+                log.info("  epoch %d: batch %d/%d, loss %.2f", epoch, bi + 1, n_batches, sums["loss"] / ((bi + 1) * cfg.batch_size))
+        train_s = time.perf_counter() - t0
+        valid = evaluate_loss(model, maker, valid_t, 256, count_weight, cfg.bf16)
+        improved = valid["loss"] < best_loss
+        if improved:
+            best_loss, bad_epochs = valid["loss"], 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        row = {
+            "epoch": epoch,
+            **{f"train_{k}": v / len(order) for k, v in sums.items()},
+            **{f"valid_{k}": v for k, v in valid.items()},
+            "seconds": round(time.perf_counter() - t0, 3),
+            "train_samples_per_s": round(len(order) / train_s, 1),
+            "best": improved,
+        }
+        history.append(row)
+        log.info(
+            "epoch %d/%d: train loss %.3f (profile %.2f, count %.4f), valid loss %.3f (profile %.2f, count %.4f)%s, %.1f s, %.0f windows/s",
+            epoch, cfg.max_epochs, row["train_loss"], row["train_profile"], row["train_count"], valid["loss"],
+            valid["profile"], valid["count"], " *best*" if improved else f" (no gain {bad_epochs}/{cfg.patience})",
+            row["seconds"], row["train_samples_per_s"],
+        )
+        torch.save(
+            {
+                "fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "best_model": best_state, "best_loss": best_loss, "bad_epochs": bad_epochs, "history": json.dumps(history),
+            },
+            resume_path.with_suffix(".tmp"),
+        )
+        resume_path.with_suffix(".tmp").replace(resume_path)  # atomic: never a half-written state
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, row)
+    if bad_epochs >= cfg.patience:
+        log.info("early stopping: no validation gain for %d epochs; restoring the best weights", cfg.patience)
+    model.load_state_dict(best_state)
+    model.to("cpu").eval()
+    return model, pd.DataFrame(history)
+
+
+def plot_history(history: pd.DataFrame, path: str | Path) -> None:
+    """Training curves: total, profile and count loss per epoch, train vs valid; best epoch marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    best = history.loc[history["valid_loss"].idxmin(), "epoch"]
+    for ax, term, title in zip(axes, ("loss", "profile", "count"), ("total loss", "profile NLL", "count MSE (log1p)")):
+        ax.plot(history["epoch"], history[f"train_{term}"], "o-", label="train", ms=3)
+        ax.plot(history["epoch"], history[f"valid_{term}"], "o-", label="valid", ms=3)
+        ax.axvline(best, color="grey", ls="--", lw=1)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+    axes[0].legend(title=f"best epoch {best}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(smk, log) -> None:
+    """Rule ``train``: dataset.npz -> model.safetensors, history.tsv, training_curve.png."""
+    from .dataset import load_dataset
+
+    dataset = load_dataset(smk.input.dataset)
+    model_cfg = dict(smk.params.model)
+    model_config = BPNetConfig(
+        hidden_size=model_cfg["hidden_size"],
+        stem_kernel=model_cfg["stem_kernel"],
+        num_dilated_layers=model_cfg["num_dilated_layers"],
+        dilated_kernel=model_cfg["dilated_kernel"],
+        profile_kernel=model_cfg["profile_kernel"],
+        use_control=model_cfg["use_control"],
+        tasks=tuple(dataset.tasks),
+    )
+    training = dict(smk.params.training)
+    training["threads"] = smk.threads  # torch threads = the rule's threads
+    cfg = TrainingConfig.from_config(training, seed=smk.params.seed, device=smk.params.device)
+    out_dir = Path(smk.output.model).parent
+    model, history = train_model(dataset, model_config, cfg, out_dir, log)
+    best = history.loc[history["valid_loss"].idxmin()]
+    save_checkpoint(
+        model,
+        smk.output.model,
+        metadata={
+            "best_epoch": int(best["epoch"]),
+            "best_valid_loss": float(best["valid_loss"]),
+            "window_width": int(dataset.width),
+            "training": {k: v for k, v in cfg.__dict__.items() if k != "extra"},
+        },
+    )
+    history.to_csv(smk.output.history, sep="\t", index=False)
+    plot_history(history, smk.output.curve)
+    (out_dir / "resume.pt").unlink(missing_ok=True)
+    log.info("best epoch %d, valid loss %.4f; model written to %s", best["epoch"], best["valid_loss"], smk.output.model)

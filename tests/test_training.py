@@ -1,0 +1,146 @@
+"""Training: batch assembly with shift / reverse complement, determinism, early stopping, resume."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bpnet.dataset import Dataset
+from bpnet.errors import BPNetInputError
+from bpnet.model import BPNetConfig
+from bpnet.sequence import reverse_complement_codes
+from bpnet.training import BatchMaker, TrainingConfig, auto_count_weight, strand_swap_permutation, train_model
+
+TASKS = ("a", "b")
+
+
+def toy_dataset(n=48, width=64, context=8, seed=0):
+    """Windows with a planted 'GATA' whose count peaks sit on either side (learnable)."""
+    g = np.random.default_rng(seed)
+    length = width + 2 * context
+    seq = g.integers(0, 4, size=(n, length)).astype(np.uint8)
+    counts = g.poisson(0.05, size=(n, length, 4)).astype(np.uint16)
+    for i in range(n):
+        if i % 2 == 0:
+            p = g.integers(context + 10, context + width - 14)
+            seq[i, p:p + 4] = [2, 0, 3, 0]  # GATA
+            counts[i, p - 3, 0] += g.poisson(20)  # task a, + strand upstream
+            counts[i, p + 6, 1] += g.poisson(20)  # task a, - strand downstream
+            counts[i, p, 2] += g.poisson(5)
+    split = np.array(["train", "train", "valid"] * (n // 3))[:n]
+    return Dataset(
+        sequence=seq, counts=counts, control=None, chrom=np.array(["chr1"] * n), start=np.arange(n) * 1000,
+        split=split, window_tasks=np.array(["a"] * n), tasks=np.array(TASKS), width=width, extra_context=context,
+    )
+
+
+def tiny_model():
+    return BPNetConfig(hidden_size=8, stem_kernel=5, num_dilated_layers=2, profile_kernel=5, tasks=TASKS)
+
+
+def test_strand_swap_permutation():
+    assert strand_swap_permutation(3).tolist() == [1, 0, 3, 2, 5, 4]
+
+
+def test_batch_shift_and_reverse_complement():
+    ds = toy_dataset()
+    maker = BatchMaker(ds.sequence, ds.counts, None, ds.width, 2, torch.device("cpu"))
+    idx = torch.tensor([0, 3])
+    x, y, _ = maker.batch(idx)
+    core = slice(8, 72)
+    assert torch.equal(x.argmax(-1), torch.as_tensor(ds.sequence[[0, 3], core]).long())
+    assert torch.equal(y, torch.as_tensor(ds.counts[[0, 3], core]).float())
+    # shift by -5 and +3: windows move left / right within the stored context
+    x, y, _ = maker.batch(idx, shift=torch.tensor([-5, 3]))
+    assert torch.equal(x[0].argmax(-1), torch.as_tensor(ds.sequence[0, 3:67]).long())
+    assert torch.equal(y[1], torch.as_tensor(ds.counts[3, 11:75]).float())
+    # reverse complement the first window only
+    x, y, _ = maker.batch(idx, rc=torch.tensor([True, False]))
+    rc_codes = reverse_complement_codes(ds.sequence[0, core])
+    assert torch.equal(x[0].argmax(-1), torch.as_tensor(rc_codes.copy()).long())
+    obs = torch.as_tensor(ds.counts[0, core]).float()
+    # + strand of the reverse complement = - strand of the original read backwards, per task
+    assert torch.equal(y[0, :, 0], obs.flip(0)[:, 1])
+    assert torch.equal(y[0, :, 1], obs.flip(0)[:, 0])
+    assert torch.equal(y[0, :, 2], obs.flip(0)[:, 3])
+    assert torch.equal(y[1], torch.as_tensor(ds.counts[3, core]).float())
+    # an N stays N (all zeros) after reverse complement
+    ds.sequence[1, 8 + 63] = 4
+    maker = BatchMaker(ds.sequence, ds.counts, None, ds.width, 2, torch.device("cpu"))
+    x, _, _ = maker.batch(torch.tensor([1]), rc=torch.tensor([True]))
+    assert x[0, 0].sum() == 0
+
+
+def test_auto_count_weight():
+    counts = np.zeros((3, 10, 2), dtype=np.uint16)
+    counts[:, 0, 0] = [100, 200, 300]
+    counts[:, 0, 1] = [400, 500, 600]
+    assert auto_count_weight(counts) == pytest.approx(35.0)  # median of 100..600 = 350
+    assert auto_count_weight(np.zeros((2, 5, 2))) == 1.0  # at least 1
+
+
+def run(tmp_path, **kw):
+    cfg = TrainingConfig(batch_size=8, max_epochs=kw.pop("max_epochs", 4), patience=kw.pop("patience", 5), threads=1, device="cpu", **kw)
+    return train_model(toy_dataset(), tiny_model(), cfg, tmp_path, on_epoch_end=kw.get("cb"))
+
+
+def test_training_learns_and_is_deterministic(tmp_path):
+    m1, h1 = run(tmp_path / "a", max_epochs=6, max_shift=4, reverse_complement=True)
+    m2, h2 = run(tmp_path / "b", max_epochs=6, max_shift=4, reverse_complement=True)
+    assert h1["valid_loss"].iloc[-1] < h1["valid_loss"].iloc[0]
+    pd.testing.assert_frame_equal(h1.drop(columns=["seconds", "train_samples_per_s"]), h2.drop(columns=["seconds", "train_samples_per_s"]))
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p, q)
+    assert (tmp_path / "a" / "resume.pt").exists()  # kept until the rule has written its outputs
+
+
+def test_early_stopping_restores_best(tmp_path):
+    # a huge learning rate makes validation loss stop improving quickly
+    model, hist = run(tmp_path, max_epochs=30, patience=2, learning_rate=0.5)
+    assert len(hist) < 30
+    best = hist["valid_loss"].idxmin()
+    assert (hist["valid_loss"].iloc[best + 1:] >= hist["valid_loss"].iloc[best]).all()
+    assert len(hist) - 1 - best == 2  # stopped after `patience` epochs without gain
+    from bpnet.training import BatchMaker, evaluate_loss
+    ds = toy_dataset()
+    maker = BatchMaker(ds.sequence, ds.counts, None, ds.width, 2, torch.device("cpu"))
+    valid = torch.as_tensor(np.flatnonzero(ds.split == "valid"))
+    got = evaluate_loss(model, maker, valid, 256, model.config.count_loss_weight, False)["loss"]
+    assert got == pytest.approx(hist["valid_loss"].iloc[best], rel=1e-5)
+
+
+def test_resume_after_interruption_gives_the_same_model(tmp_path):
+    full, full_hist = run(tmp_path / "full", max_epochs=5)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_at_3(epoch, row):
+        if epoch == 3:
+            raise Interrupt()
+
+    cfg = TrainingConfig(batch_size=8, max_epochs=5, threads=1, device="cpu")
+    with pytest.raises(Interrupt):
+        train_model(toy_dataset(), tiny_model(), cfg, tmp_path / "resumed", on_epoch_end=stop_at_3)
+    assert (tmp_path / "resumed" / "resume.pt").exists()
+    seen = []
+    resumed, hist = train_model(toy_dataset(), tiny_model(), cfg, tmp_path / "resumed", on_epoch_end=lambda e, r: seen.append(e))
+    assert seen == [4, 5]  # epochs 1-3 were not redone
+    assert hist["epoch"].tolist() == [1, 2, 3, 4, 5]
+    for p, q in zip(full.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+    # a resume state from another config is ignored, not used
+    cfg2 = TrainingConfig(batch_size=8, max_epochs=2, threads=1, device="cpu", learning_rate=0.001)
+    _, hist2 = train_model(toy_dataset(), tiny_model(), cfg2, tmp_path / "resumed")
+    assert hist2["epoch"].tolist() == [1, 2]
+
+
+def test_training_errors(tmp_path):
+    ds = toy_dataset()
+    with pytest.raises(BPNetInputError, match="dataset.extra_context >= 20"):
+        train_model(ds, tiny_model(), TrainingConfig(max_shift=20, device="cpu"), tmp_path)
+    ds.split[:] = "train"
+    with pytest.raises(BPNetInputError, match="no validation windows"):
+        train_model(ds, tiny_model(), TrainingConfig(device="cpu"), tmp_path)
+    with pytest.raises(BPNetInputError, match="unknown key"):
+        TrainingConfig.from_config({"lr": 1}, seed=1, device="cpu")

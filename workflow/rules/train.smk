@@ -1,0 +1,47 @@
+# Training and prediction. Training reads only dataset.npz; its params are the model and training
+# sections, so editing them reruns training and what follows, never windowing or dataset building.
+
+
+rule train:
+    input:
+        dataset="results/{exp}/dataset.npz",
+    output:
+        model="results/{exp}/model/model.safetensors",
+        history="results/{exp}/model/history.tsv",
+        curve=report("results/{exp}/model/training_curve.png", category="Training", caption="../report/training_curve.rst"),
+    params:
+        model=lambda w: exp_config(w.exp)["model"],
+        training=lambda w: exp_config(w.exp)["training"],
+        seed=lambda w: exp_config(w.exp)["seed"],
+        device=lambda w: exp_config(w.exp)["device"],
+    log:
+        "logs/{exp}/train.log",
+    benchmark:
+        "results/{exp}/benchmarks/train.tsv"
+    threads: lambda w: exp_config(w.exp)["training"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    script:
+        "../../scripts/train.py"
+
+
+rule predict:
+    input:
+        dataset="results/{exp}/dataset.npz",
+        model="results/{exp}/model/model.safetensors",
+    output:
+        predictions="results/{exp}/predictions/model.npz",
+    params:
+        splits=lambda w: exp_config(w.exp)["evaluation"]["splits"],
+        device=lambda w: exp_config(w.exp)["device"],
+    log:
+        "logs/{exp}/predict.log",
+    benchmark:
+        "results/{exp}/benchmarks/predict.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    script:
+        "../../scripts/predict.py"
