@@ -9,11 +9,14 @@ the position axis flipped, and N stays N.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import BPNetInputError
 
 ALPHABET = "ACGT"
 N_CODE = 4
+# Windows of one chromosome are read from the FASTA in blocks spanning at most this many bases.
+_BLOCK_BP = 8_000_000
 
 # Byte -> code lookup; IUPAC ambiguity letters map to N, anything else is invalid (255).
 _LUT = np.full(256, 255, dtype=np.uint8)
@@ -80,7 +83,7 @@ def read_fasta_windows(fasta, chroms, starts, length: int) -> np.ndarray:
     chroms = np.asarray(chroms)
     starts = np.asarray(starts, dtype=np.int64)
     out = np.empty((len(starts), length), dtype=np.uint8)
-    for chrom in np.unique(chroms):
+    for chrom in map(str, np.unique(chroms)):  # str: plain names in messages
         idx = np.flatnonzero(chroms == chrom)
         if chrom not in fa:
             raise BPNetInputError(
@@ -94,21 +97,18 @@ def read_fasta_windows(fasta, chroms, starts, length: int) -> np.ndarray:
                 f"window {chrom}:{lo}-{hi} leaves the chromosome (length {chrom_len}) "
                 f"in the FASTA {fa.filename}"
             )
-        # One read per chromosome span; for very sparse windows on huge chromosomes read per
-        # window block instead to bound memory.
-        order = idx[np.argsort(starts[idx])]
-        block_start = 0
-        while block_start < len(order):
-            block_end = block_start
-            b_lo = starts[order[block_start]]
-            while block_end + 1 < len(order) and starts[order[block_end + 1]] + length - b_lo <= 8_000_000:
-                block_end += 1
-            b_hi = starts[order[block_end]] + length
-            block = encode(str(fa[chrom][int(b_lo):int(b_hi)]), f"{fa.filename} {chrom}:{b_lo}-{b_hi}")
-            sel = order[block_start:block_end + 1]
-            offs = starts[sel] - b_lo
-            out[sel] = block[offs[:, None] + np.arange(length)[None, :]]
-            block_start = block_end + 1
+        # One read per block of nearby windows (span <= _BLOCK_BP), so memory stays bounded for
+        # sparse windows on huge chromosomes; block bounds come from searchsorted, not a loop.
+        order = idx[np.argsort(starts[idx], kind="stable")]
+        s = starts[order]
+        first = 0
+        while first < len(order):
+            last = max(int(np.searchsorted(s, s[first] + max(_BLOCK_BP - length, 0), side="right")), first + 1)
+            b_lo, b_hi = int(s[first]), int(s[last - 1]) + length
+            block = encode(str(fa[chrom][b_lo:b_hi]), f"{fa.filename} {chrom}:{b_lo}-{b_hi}")
+            # Rows of a sliding-window view: one contiguous copy per window.
+            out[order[first:last]] = sliding_window_view(block, length)[s[first:last] - b_lo]
+            first = last
     return out
 
 

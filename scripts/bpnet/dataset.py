@@ -1,0 +1,415 @@
+"""Dataset building: windows -> sequence codes and per-strand counts in one compact .npz.
+
+For every window of windows.tsv, :func:`build_dataset` reads the DNA (FASTA, via
+:func:`bpnet.sequence.read_fasta_windows`) and the 5'-end counts of every task and strand (bigWigs,
+via :func:`bpnet.tracks.read_windows`, which reads each chromosome in large blocks), plus the
+control track when the model uses one. Training then reads only the .npz, never the bigWigs.
+
+Stored span: each window is stored with ``extra_context`` (C) bp beyond each side, i.e.
+``[start - C, end + C)`` with ``start`` the core window start, so that shift augmentation can cut
+a shifted core window out of it. Where that span runs past a chromosome end (the core window never
+does: windowing drops such windows), the missing bases are stored as N (code 4) and the missing
+counts as 0 — the same as "no data" in a bigWig — instead of dropping the window, so windowing
+stays independent of the dataset section.
+
+On-disk layout (see the team contract): ``sequence`` uint8 (N, W + 2C); ``counts`` the smallest of
+uint8/uint16/int32 that holds the largest count, (N, W + 2C, 2T), channels task-major (task1 +,
+task1 -, task2 +, ...); ``control`` float32 (N, W + 2C, 2) when used; ``chrom``, ``start`` (int64),
+``split``, ``window_tasks`` (N,); ``tasks`` (T,); ``width``, ``extra_context`` () int.
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import BPNetInputError
+from .sequence import N_CODE, _open_fasta, read_fasta_windows
+from .tracks import open_bigwig, read_windows
+
+REQUIRED_KEYS = ("sequence", "counts", "chrom", "start", "split", "window_tasks", "tasks", "width",
+                 "extra_context")
+_COUNT_DTYPES = (np.uint8, np.uint16, np.int32)
+# Fixed zip member timestamp so that the same inputs give byte-identical dataset files.
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass
+class Dataset:
+    """The arrays of dataset.npz (N windows, T tasks, stored length L = width + 2 * extra_context).
+
+    Attributes:
+        sequence: uint8 ``(N, L)`` codes A=0 C=1 G=2 T=3 N=4.
+        counts: unsigned/int ``(N, L, 2T)`` 5'-end counts, channels task1 +, task1 -, task2 +, ...
+        control: float32 ``(N, L, 2)`` control track (+, -), or None when not stored.
+        chrom: ``(N,)`` str; start: int64 ``(N,)`` core window start (context excluded).
+        split: ``(N,)`` str train/valid/test; window_tasks: ``(N,)`` comma-joined task names.
+        tasks: ``(T,)`` str task names in channel order.
+        width: core window width W; extra_context: C bp stored beyond each side.
+    """
+
+    sequence: np.ndarray
+    counts: np.ndarray
+    control: np.ndarray | None
+    chrom: np.ndarray
+    start: np.ndarray
+    split: np.ndarray
+    window_tasks: np.ndarray
+    tasks: np.ndarray
+    width: int
+    extra_context: int
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @property
+    def n_tasks(self) -> int:
+        """T, the number of tasks (counts has 2T channels)."""
+        return len(self.tasks)
+
+    @property
+    def length(self) -> int:
+        """Stored length per window, ``width + 2 * extra_context``."""
+        return self.width + 2 * self.extra_context
+
+    @property
+    def core(self) -> slice:
+        """Positions of the core window within the stored span: ``arr[:, ds.core]`` is (N, W)."""
+        return slice(self.extra_context, self.extra_context + self.width)
+
+    def split_mask(self, split: str) -> np.ndarray:
+        """bool ``(N,)``: windows of ``split`` (train, valid or test)."""
+        if split not in ("train", "valid", "test"):
+            raise BPNetInputError(f"split must be train, valid or test, got {split!r}")
+        return self.split == split
+
+    def split_indices(self, split: str) -> np.ndarray:
+        """int64 ``(n,)`` row indices of the windows of ``split``, ascending."""
+        return np.flatnonzero(self.split_mask(split)).astype(np.int64)
+
+    def task_channels(self, task: str) -> slice:
+        """The two count channels (+, -) of ``task``: ``counts[..., ds.task_channels("Oct4")]``."""
+        names = list(self.tasks)
+        if task not in names:
+            raise BPNetInputError(f"task {task!r} is not in the dataset (its tasks: {names})")
+        k = names.index(task)
+        return slice(2 * k, 2 * k + 2)
+
+
+# --------------------------------------------------------------------------------------------
+# Building
+# --------------------------------------------------------------------------------------------
+
+
+def count_dtype(max_count: float, where: str = "counts") -> np.dtype:
+    """The smallest of uint8/uint16/int32 that holds ``max_count``."""
+    for dt in _COUNT_DTYPES:
+        if max_count <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    raise BPNetInputError(f"{where}: count {max_count:.0f} does not fit in int32")
+
+
+def _read_padded(
+    read: Callable[[np.ndarray, np.ndarray, int], np.ndarray],
+    chroms: np.ndarray,
+    starts: np.ndarray,
+    length: int,
+    chrom_len: np.ndarray,
+    fill,
+) -> np.ndarray:
+    """``read(chroms, starts, length)`` for spans that may run past a chromosome end.
+
+    ``read`` accepts only spans inside the chromosome. Spans are moved inside (clipped start), read,
+    and shifted back, with ``fill`` where the span is outside the chromosome. Only the few windows
+    touching an end are shifted. A chromosome shorter than ``length`` is read whole.
+
+    Returns ``(n, length, ...)`` with the trailing shape and dtype of ``read``'s output.
+    """
+    fits = chrom_len >= length
+    clipped = np.where(fits, np.clip(starts, 0, np.maximum(chrom_len - length, 0)), 0)
+    out = None
+    fit_idx = np.flatnonzero(fits)
+    if fit_idx.size:
+        raw = read(chroms[fit_idx], clipped[fit_idx], length)
+        if fit_idx.size == len(starts):
+            out = raw  # the usual case: no copy
+        else:
+            out = np.empty((len(starts),) + raw.shape[1:], dtype=raw.dtype)
+            out[fit_idx] = raw
+        moved = fit_idx[clipped[fit_idx] != starts[fit_idx]]
+        if moved.size:
+            out[moved] = _shift(raw[np.searchsorted(fit_idx, moved)], starts[moved] - clipped[moved],
+                                starts[moved], chrom_len[moved], fill)
+    for chrom in np.unique(chroms[~fits]):
+        idx = np.flatnonzero(chroms == chrom)
+        size = int(chrom_len[idx[0]])
+        whole = read(np.array([chrom]), np.zeros(1, dtype=np.int64), size)
+        if out is None:
+            out = np.empty((len(starts), length) + whole.shape[2:], dtype=whole.dtype)
+        # Treat the whole chromosome as a span "read" at 0 and shift it like a clipped one.
+        padded = np.concatenate([whole, np.zeros((1, length - size) + whole.shape[2:], whole.dtype)], axis=1)
+        out[idx] = _shift(np.repeat(padded, len(idx), axis=0), starts[idx], starts[idx], chrom_len[idx], fill)
+    return out
+
+
+def _shift(raw: np.ndarray, shift: np.ndarray, starts: np.ndarray, chrom_len: np.ndarray, fill) -> np.ndarray:
+    """Rows of ``raw`` (n, L, ...) moved by ``shift`` (n,); positions outside the chromosome = fill."""
+    length = raw.shape[1]
+    j = np.arange(length)[None, :]
+    src = np.clip(j + shift[:, None], 0, length - 1)
+    pos = starts[:, None] + j
+    out = np.take_along_axis(raw, src.reshape(src.shape + (1,) * (raw.ndim - 2)), axis=1)
+    out[(pos < 0) | (pos >= chrom_len[:, None])] = fill
+    return out
+
+
+def _fasta_lengths(fa, chroms: Sequence[str], windows_source: str) -> dict[str, int]:
+    """Length of every chromosome in ``chroms``; one missing from the FASTA is an error."""
+    lengths = {}
+    for chrom in chroms:
+        if chrom not in fa:
+            raise BPNetInputError(
+                f"chromosome {chrom!r} has windows in {windows_source} but is not in the FASTA "
+                f"{fa.filename} (its chromosomes: {', '.join(list(fa.keys())[:5])}...); the peaks, "
+                "chrom sizes, FASTA and bigWigs must use the same genome and chromosome names"
+            )
+        lengths[chrom] = len(fa[chrom])
+    return lengths
+
+
+def check_bigwig_chroms(paths: Sequence[str | Path], lengths: dict[str, int], fasta: str) -> None:
+    """Every bigWig must hold every used chromosome with the FASTA's length; errors name both."""
+    for path in paths:
+        bw = open_bigwig(path)
+        try:
+            sizes = bw.chroms()
+        finally:
+            bw.close()
+        for chrom, n in lengths.items():
+            if chrom not in sizes:
+                raise BPNetInputError(
+                    f"chromosome {chrom!r} is in the FASTA {fasta} (and has windows) but not in the "
+                    f"bigWig {path} (its chromosomes: {', '.join(list(sizes)[:5])}...); both must "
+                    "use the same genome and chromosome names"
+                )
+            if sizes[chrom] != n:
+                raise BPNetInputError(
+                    f"chromosome {chrom!r} is {n} bp in the FASTA {fasta} but {sizes[chrom]} bp in "
+                    f"the bigWig {path}; both must come from the same genome build"
+                )
+
+
+def _to_counts(vals: np.ndarray, path: str, chroms: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """float ``(n, L)`` values -> the smallest fitting integer type; they must be counts.
+
+    Non-negative integers only (5'-end read counts): anything else is an error naming the file
+    and the first offending position.
+    """
+    top = float(vals.max()) if vals.size else 0.0
+    low = float(vals.min()) if vals.size else 0.0
+    ints = vals.astype(count_dtype(top, path)) if low >= 0 else None
+    # A cast that changes a value means a fraction (or a negative number).
+    if ints is None or not np.array_equal(ints, vals):
+        bad = (vals < 0) | (vals != np.floor(vals))
+        i, j = np.unravel_index(np.argmax(bad), bad.shape)[:2]
+        raise BPNetInputError(
+            f"bigWig {path} holds {vals[i, j].item():g} at {chroms[i]}:{starts[i] + j}; count "
+            "tracks must hold non-negative integer 5'-end read counts (not normalised or "
+            "fold-change signal)"
+        )
+    return ints
+
+
+def build_dataset(
+    windows: pd.DataFrame,
+    fasta: str | Path,
+    count_bigwigs: Sequence[str | Path],
+    tasks: Sequence[str],
+    control_bigwigs: Sequence[str | Path] | None = None,
+    extra_context: int = 0,
+    log: logging.Logger | None = None,
+    windows_source: str = "the windows table",
+) -> dict[str, np.ndarray]:
+    """Read sequence, counts and control for every window into arrays (the dataset.npz keys).
+
+    Args:
+        windows: windows.tsv rows (chrom, start, end, split, tasks; all of one width W).
+        fasta: indexed FASTA of the genome.
+        count_bigwigs: ``2T`` count bigWigs in channel order: task1 +, task1 -, task2 +, ...
+        tasks: ``T`` task names in channel order.
+        control_bigwigs: ``[+, -]`` control bigWigs, or None/empty for no control.
+        extra_context: C, bp stored beyond each side of the core window (N / 0 past chromosome
+            ends).
+        log: logger for progress.
+        windows_source: how to name the windows in error messages (e.g. the windows.tsv path).
+
+    Returns:
+        ``{"sequence": uint8 (N, W+2C), "counts": (N, W+2C, 2T) smallest fitting int type,
+        "control": float32 (N, W+2C, 2) (only with control), "chrom", "start" int64,
+        "split", "window_tasks" (N,), "tasks" (T,), "width" (), "extra_context" ()}``.
+    """
+    log = log or logging.getLogger("bpnet")
+    tasks = [str(t) for t in tasks]
+    count_bigwigs = [str(p) for p in count_bigwigs]
+    control_bigwigs = [str(p) for p in (control_bigwigs or [])]
+    if len(count_bigwigs) != 2 * len(tasks):
+        raise BPNetInputError(
+            f"expected 2 count bigWigs (+, -) per task for tasks {tasks}, got {len(count_bigwigs)}"
+        )
+    if control_bigwigs and len(control_bigwigs) != 2:
+        raise BPNetInputError(f"expected 2 control bigWigs (+, -), got {len(control_bigwigs)}")
+    if extra_context < 0:
+        raise BPNetInputError(f"dataset.extra_context must be >= 0, got {extra_context}")
+    if len(windows) == 0:
+        raise BPNetInputError(f"{windows_source} has no windows")
+    widths = np.unique(windows["end"].to_numpy() - windows["start"].to_numpy())
+    if len(widths) != 1 or widths[0] < 1:
+        raise BPNetInputError(f"{windows_source}: all windows must have one positive width, got {widths[:5].tolist()}")
+    width = int(widths[0])
+    length = width + 2 * extra_context
+
+    chroms = windows["chrom"].to_numpy().astype(str)
+    core_starts = windows["start"].to_numpy().astype(np.int64)
+    starts = core_starts - extra_context
+    used = [str(c) for c in pd.unique(chroms)]
+    fa = _open_fasta(fasta)
+    lengths = _fasta_lengths(fa, used, windows_source)
+    check_bigwig_chroms(count_bigwigs + control_bigwigs, lengths, str(fasta))
+    chrom_len = np.array([lengths[c] for c in chroms], dtype=np.int64)
+    outside = np.flatnonzero((core_starts < 0) | (core_starts + width > chrom_len))
+    if outside.size:
+        i = outside[0]
+        raise BPNetInputError(
+            f"{windows_source}: window {chroms[i]}:{core_starts[i]}-{core_starts[i] + width} leaves "
+            f"the chromosome ({chrom_len[i]} bp in the FASTA {fasta}); windows and genome disagree"
+        )
+    n_padded = int(((starts < 0) | (starts + length > chrom_len)).sum())
+    log.info("building %d windows of %d bp (+%d bp context each side, %d padded at chromosome "
+             "ends) for tasks %s", len(chroms), width, extra_context, n_padded, ", ".join(tasks))
+
+    try:
+        sequence = _read_padded(lambda c, s, n: read_fasta_windows(fa, c, s, n),
+                                chroms, starts, length, chrom_len, N_CODE)
+    finally:
+        fa.close()
+    log.info("read sequence from %s", fasta)
+
+    per_track = []
+    for path in count_bigwigs:
+        vals = _read_padded(lambda c, s, n, p=path: read_windows([p], c, s, n, dtype=np.float32)[..., 0],
+                            chroms, starts, length, chrom_len, 0)
+        per_track.append(_to_counts(vals, path, chroms, starts))
+        log.info("read counts from %s (max %d)", path, per_track[-1].max())
+    dtype = count_dtype(max(float(a.max()) for a in per_track), "counts")
+    counts = np.empty((len(chroms), length, len(per_track)), dtype=dtype)
+    for k, arr in enumerate(per_track):
+        counts[..., k] = arr
+    del per_track
+
+    arrays: dict[str, np.ndarray] = {"sequence": sequence, "counts": counts}
+    if control_bigwigs:
+        arrays["control"] = _read_padded(
+            lambda c, s, n: read_windows(control_bigwigs, c, s, n, dtype=np.float32),
+            chroms, starts, length, chrom_len, 0,
+        )
+        log.info("read control from %s", ", ".join(control_bigwigs))
+    arrays.update(
+        chrom=chroms.astype(str),
+        start=core_starts,
+        split=windows["split"].to_numpy().astype(str),
+        window_tasks=windows["tasks"].to_numpy().astype(str),
+        tasks=np.array(tasks, dtype=str),
+        width=np.array(width, dtype=np.int64),
+        extra_context=np.array(extra_context, dtype=np.int64),
+    )
+    return arrays
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+
+def write_dataset(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write the arrays as an uncompressed .npz (what np.savez writes), byte-for-byte reproducible.
+
+    np.savez stamps each member with the current time; here every member gets a fixed timestamp,
+    so the same arrays give the same bytes. ``np.load`` reads the file as usual.
+    """
+    missing = [k for k in REQUIRED_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"dataset arrays lack {missing}")
+    with zipfile.ZipFile(path, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, val in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_STORED
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(val), allow_pickle=False)
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Load dataset.npz into a :class:`Dataset`; a missing file or key is a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise BPNetInputError(f"dataset file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise BPNetInputError(f"cannot read dataset {path} as .npz: {err}") from err
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise BPNetInputError(f"dataset {path} lacks the array(s) {missing}; rebuild it with rule build_dataset")
+    ds = Dataset(
+        sequence=data["sequence"],
+        counts=data["counts"],
+        control=data.get("control"),
+        chrom=data["chrom"],
+        start=data["start"],
+        split=data["split"],
+        window_tasks=data["window_tasks"],
+        tasks=data["tasks"],
+        width=int(data["width"]),
+        extra_context=int(data["extra_context"]),
+    )
+    n, length = len(ds.start), ds.length
+    shapes = {"sequence": (n, length), "counts": (n, length, 2 * ds.n_tasks)}
+    if ds.control is not None:
+        shapes["control"] = (n, length, 2)
+    for key, shape in shapes.items():
+        if getattr(ds, key).shape != shape:
+            raise BPNetInputError(f"dataset {path}: {key} has shape {getattr(ds, key).shape}, expected {shape}")
+    return ds
+
+
+def main(smk: Any, log: logging.Logger) -> None:
+    """Rule build_dataset: windows.tsv + FASTA + count (and control) bigWigs -> dataset.npz."""
+    from .windows import load_windows
+
+    tasks = list(smk.params.tasks)
+    cfg = dict(smk.params.dataset)
+    pos, neg = list(smk.input.pos), list(smk.input.neg)
+    if not (len(pos) == len(neg) == len(tasks)):
+        raise BPNetInputError(f"expected one + and one - bigWig per task {tasks}, got {len(pos)} and {len(neg)}")
+    windows = load_windows(smk.input.windows)
+    arrays = build_dataset(
+        windows,
+        smk.input.fasta,
+        [p for pair in zip(pos, neg) for p in pair],
+        tasks,
+        control_bigwigs=list(smk.input.get("control", []) or []) or None,
+        extra_context=int(cfg.get("extra_context", 0)),
+        log=log,
+        windows_source=str(smk.input.windows),
+    )
+    write_dataset(smk.output[0], arrays)
+    names, n = np.unique(arrays["split"], return_counts=True)
+    log.info("wrote %s: %d windows, counts %s, windows per split: %s", smk.output[0],
+             len(arrays["start"]), arrays["counts"].dtype,
+             ", ".join(f"{k} {v}" for k, v in zip(names.tolist(), n.tolist())))

@@ -1,0 +1,521 @@
+"""Export predicted tracks (postprocessed expected counts) as bigWig files, one per task and strand.
+
+Two kinds of regions (config key ``export.regions``):
+
+- ``test`` (default): the predictions of rule ``predict`` (``predictions/model.npz``) on the
+  dataset windows of the test split. Windows may overlap; every base takes the prediction of the
+  window whose centre is nearest to it, because a window's prediction is best at its centre (it
+  sees the most sequence context there, and the model was trained on summit-centred windows).
+  Bases covered by no test window have no data.
+- ``genome`` or a list of chromosomes: every chromosome is tiled end to end with the model. Tiles
+  have the training width ``W`` and step ``W - 2 * tile_overlap``; the last tile is aligned to the
+  chromosome end (never padded past it), and a chromosome shorter than ``W`` is one tile with the
+  chromosome in its centre, padded with N on both sides and cropped back. Tiles are stitched by
+  the same nearest-centre rule, which keeps only the central part of each tile: at least
+  ``tile_overlap`` bp are trimmed from every tile edge that is not a chromosome end. Tiles are
+  predicted in chunks, so memory stays bounded for a mammalian genome.
+
+Each output value is the tile's (window's) postprocessed track ``softmax(profile_logits) *
+expm1(count_logits)``, i.e. normalised over the tile it comes from, just as the model was trained
+on windows of width ``W``. Channel ``2 t`` is task ``t`` on the + strand (``{task}.pos.bw``),
+channel ``2 t + 1`` the - strand (``{task}.neg.bw``).
+
+Every bigWig header lists all chromosomes of the chrom sizes file, so IGV and the UCSC browser
+load the tracks beside the observed ones. Values are written per base (fixed step 1, span 1), one
+chunk at a time, by :class:`TrackWriter`. (:func:`bpnet.tracks.write_bigwig` needs the dense
+arrays of all chromosomes of one file in one call; a genome of ``2 T`` channels would not fit in
+memory, and run-length encoding gains nothing on real-valued predictions.)
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .errors import BPNetInputError
+from .sequence import N_CODE, _open_fasta, read_fasta_windows
+from .tracks import read_chrom_sizes, read_windows
+
+STRANDS = ("pos", "neg")
+# Tiles predicted per chunk: 512 tiles of 1 kb with 8 channels are 16 MB of float32 predictions.
+CHUNK_TILES = 512
+
+# predict(codes (n, W) uint8, control (n, W, 2) float32 or None) -> (n, W, C) float32
+PredictFn = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+
+
+# --------------------------------------------------------------------------------------------
+# Stitching overlapping windows
+# --------------------------------------------------------------------------------------------
+
+
+def owned_intervals(starts: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of each window that is nearer to its centre than to any other window's centre.
+
+    Args:
+        starts: ``(n,)`` starts of windows ``[start, start + width)`` on one chromosome, sorted.
+        width: window width ``W``.
+
+    Returns:
+        ``lo, hi`` ``(n,)``: window ``i`` owns ``[lo[i], hi[i])`` (empty for all but the last of
+        several windows with the same start). The owned parts are disjoint, increasing, and together cover
+        every base that any window covers.
+
+    Base ``p`` (midpoint ``p + 0.5``) is nearer to the centre ``s_i + W / 2`` of window ``i``
+    than to the next centre when ``p < (s_i + s_{i+1} + W) / 2``, so the boundary between two
+    consecutive windows is ``(s_i + s_{i+1} + W) // 2``; a base exactly halfway goes to the
+    downstream window. The nearest centre always belongs to a window covering the base, so
+    clipping to each window's own extent leaves uncovered gaps uncovered.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    if np.any(np.diff(starts) < 0):
+        raise ValueError("owned_intervals: starts must be sorted")
+    # Of several windows at the same start, the last one owns their bases (ties go downstream).
+    last = np.append(starts[1:] != starts[:-1], True)
+    u = starts[last]
+    bounds = (u[:-1] + u[1:] + width) // 2
+    u_lo, u_hi = u.copy(), u + width
+    u_lo[1:] = np.maximum(u_lo[1:], bounds)
+    u_hi[:-1] = np.minimum(u_hi[:-1], bounds)
+    lo, hi = starts.copy(), starts.copy()  # duplicates: empty
+    lo[last], hi[last] = u_lo, u_hi
+    return lo, hi
+
+
+def gather_owned(
+    starts: np.ndarray, lo: np.ndarray, hi: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pick each window's owned bases out of its predictions, without a per-window loop.
+
+    Args:
+        starts: ``(n,)`` window starts; ``values[i, j]`` is the value at base ``starts[i] + j``.
+        lo, hi: ``(n,)`` owned interval of each window (see :func:`owned_intervals`).
+        values: ``(n, W, C)`` predictions.
+
+    Returns:
+        ``positions`` ``(m,)`` increasing absolute bases and their ``values`` ``(m, C)``.
+    """
+    lengths = np.maximum(hi - lo, 0)
+    rows = np.repeat(np.arange(len(starts)), lengths)
+    first = np.cumsum(lengths) - lengths  # index of each window's first owned base in the output
+    positions = lo[rows] + np.arange(lengths.sum()) - first[rows]
+    return positions, values[rows, positions - starts[rows]]
+
+
+def split_contiguous(positions: np.ndarray, values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Cut increasing ``positions`` ``(m,)`` / ``values`` ``(m, C)`` into gap-free segments.
+
+    Returns ``[(start, values (length, C)), ...]``, one segment per run of adjacent bases.
+    """
+    if len(positions) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(positions) != 1) + 1
+    seg_starts = positions[np.concatenate([[0], breaks])]
+    return [(int(s), v) for s, v in zip(seg_starts, np.split(values, breaks))]
+
+
+def stitch_windows(starts: np.ndarray, values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Stitch predictions of possibly overlapping windows on one chromosome, nearest centre wins.
+
+    Args:
+        starts: ``(n,)`` window starts (any order).
+        values: ``(n, W, C)`` predictions of the windows.
+
+    Returns:
+        Gap-free segments ``[(start, values (length, C)), ...]`` in increasing order; bases in no
+        window are in no segment.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    order = np.argsort(starts, kind="stable")
+    starts = starts[order]
+    lo, hi = owned_intervals(starts, values.shape[1])
+    positions, owned = gather_owned(starts, lo, hi, values[order])
+    return split_contiguous(positions, owned)
+
+
+# --------------------------------------------------------------------------------------------
+# Tiling chromosomes
+# --------------------------------------------------------------------------------------------
+
+
+def check_tile_overlap(width: int, overlap: int) -> int:
+    """The tile step ``width - 2 * overlap``; an overlap leaving no step is a config error."""
+    step = width - 2 * overlap
+    if step < 1:
+        raise BPNetInputError(
+            f"config key export.tile_overlap: {overlap} bp trimmed from each side of a {width} bp tile "
+            f"leaves nothing; expected tile_overlap < {(width + 1) // 2} (half the window width)"
+        )
+    return step
+
+
+def tile_starts(chrom_len: int, width: int, overlap: int) -> np.ndarray:
+    """Starts ``(n,)`` of the tiles covering ``[0, chrom_len)``.
+
+    Tiles step by ``width - 2 * overlap`` from 0; the last tile starts at ``chrom_len - width`` so
+    that it ends exactly at the chromosome end. A chromosome shorter than ``width`` gets one tile
+    starting at ``-((width - chrom_len) // 2)``: the chromosome sits in the tile's centre and the
+    bases outside it are N.
+    """
+    step = check_tile_overlap(width, overlap)
+    if chrom_len <= width:
+        return np.array([-((width - chrom_len) // 2)], dtype=np.int64)
+    return np.append(np.arange(0, chrom_len - width, step, dtype=np.int64), chrom_len - width)
+
+
+def read_tiles(
+    fasta,
+    chrom: str,
+    chrom_len: int,
+    starts: np.ndarray,
+    width: int,
+    control_paths: Sequence[str | Path] = (),
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Sequence codes ``(n, W)`` and control ``(n, W, 2)`` (or None) of tiles on one chromosome.
+
+    Only a tile of a chromosome shorter than ``W`` reaches past the chromosome; its missing bases
+    are N (code 4) and its missing control is 0.
+    """
+    if chrom_len >= width:
+        codes = read_fasta_windows(fasta, [chrom] * len(starts), starts, width)
+        control = None
+        if control_paths:
+            control = read_windows(list(control_paths), [chrom] * len(starts), starts, width)
+        return codes, control
+    # One padded tile: read the whole chromosome and place it at offset -start.
+    (start,) = starts
+    off = int(-start)
+    codes = np.full((1, width), N_CODE, dtype=np.uint8)
+    codes[:, off:off + chrom_len] = read_fasta_windows(fasta, [chrom], [0], chrom_len)
+    control = None
+    if control_paths:
+        control = np.zeros((1, width, len(control_paths)), dtype=np.float32)
+        control[:, off:off + chrom_len] = read_windows(list(control_paths), [chrom], [0], chrom_len)
+    return codes, control
+
+
+def tile_chromosome(
+    fasta,
+    chrom: str,
+    chrom_len: int,
+    width: int,
+    overlap: int,
+    predict: PredictFn,
+    control_paths: Sequence[str | Path] = (),
+    chunk_tiles: int = CHUNK_TILES,
+    progress=None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Predict one chromosome tile by tile; yield stitched segments covering ``[0, chrom_len)``.
+
+    Args:
+        fasta: indexed FASTA path or open :class:`pyfaidx.Fasta`.
+        chrom, chrom_len: the chromosome and its length.
+        width: tile width ``W`` (the training window width).
+        overlap: ``export.tile_overlap``.
+        predict: ``predict(codes (n, W), control (n, W, 2) | None) -> (n, W, C)``.
+        control_paths: control bigWigs [pos, neg] when the model uses a control track.
+        chunk_tiles: tiles read and predicted at a time (bounds memory).
+        progress: optional object with ``update(n_tiles)`` (e.g. tqdm).
+
+    Yields:
+        ``(start, values (length, C))``, one contiguous segment per chunk, in order; together the
+        segments cover the chromosome exactly once.
+    """
+    if isinstance(fasta, (str, Path)):
+        fasta = _open_fasta(fasta)  # once, not per chunk
+    starts = tile_starts(chrom_len, width, overlap)
+    lo, hi = owned_intervals(starts, width)
+    np.clip(lo, 0, chrom_len, out=lo)  # only the padded tile of a short chromosome reaches out
+    np.clip(hi, 0, chrom_len, out=hi)
+    for first in range(0, len(starts), chunk_tiles):
+        sel = slice(first, first + chunk_tiles)
+        codes, control = read_tiles(fasta, chrom, chrom_len, starts[sel], width, control_paths)
+        values = predict(codes, control)
+        positions, owned = gather_owned(starts[sel], lo[sel], hi[sel], values)
+        if progress is not None:
+            progress.update(len(codes))
+        yield int(positions[0]), owned
+
+
+def resolve_regions(regions, chrom_sizes: Mapping[str, int], chrom_sizes_path: str | Path) -> list[str]:
+    """The chromosomes to tile for ``export.regions`` (``"genome"`` or a list), in chrom sizes order."""
+    if regions == "genome":
+        return list(chrom_sizes)
+    if isinstance(regions, str) or not isinstance(regions, Sequence) or not regions:
+        raise BPNetInputError(
+            f"config key export.regions: expected 'test', 'genome' or a non-empty list of chromosomes, "
+            f"got {regions!r}"
+        )
+    unknown = [c for c in regions if c not in chrom_sizes]
+    if unknown:
+        raise BPNetInputError(
+            f"config key export.regions: chromosome(s) {unknown} are not in the chrom sizes file "
+            f"{chrom_sizes_path} (it has {', '.join(list(chrom_sizes)[:8])}"
+            f"{', ...' if len(chrom_sizes) > 8 else ''})"
+        )
+    wanted = set(regions)
+    return [c for c in chrom_sizes if c in wanted]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def track_paths(outdir: str | Path, tasks: Sequence[str]) -> list[Path]:
+    """``{outdir}/{task}.{pos,neg}.bw`` in channel order (task-major, + strand first)."""
+    return [Path(outdir) / f"{task}.{strand}.bw" for task in tasks for strand in STRANDS]
+
+
+class TrackWriter:
+    """One bigWig per output channel, written segment by segment (a context manager).
+
+    Args:
+        paths: ``2 T`` output files in channel order (see :func:`track_paths`).
+        chrom_sizes: every chromosome of the genome, in order; all go into each header.
+
+    Segments must arrive in header chromosome order and, within a chromosome, in increasing
+    non-overlapping order (what bigWig requires). Values are stored per base as float32.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], chrom_sizes: Mapping[str, int]):
+        import pyBigWig
+
+        self.paths = [Path(p) for p in paths]
+        self.chrom_sizes = dict(chrom_sizes)
+        self._rank = {c: i for i, c in enumerate(self.chrom_sizes)}
+        self._last = (-1, 0)  # (chromosome rank, end) of the last segment written
+        self._files = []
+        try:
+            for p in self.paths:
+                bw = pyBigWig.open(str(p), "w")
+                if bw is None:
+                    raise OSError(f"cannot open {p} for writing")
+                self._files.append(bw)
+                bw.addHeader([(c, int(s)) for c, s in self.chrom_sizes.items()], maxZooms=10)
+        except BaseException:
+            self.close()
+            raise
+
+    def add(self, chrom: str, start: int, values: np.ndarray) -> None:
+        """Write ``values`` ``(length, C)`` at bases ``[start, start + length)`` of ``chrom``."""
+        values = np.asarray(values)
+        if values.ndim != 2 or values.shape[1] != len(self._files):
+            raise ValueError(f"TrackWriter.add: expected values (length, {len(self._files)}), got {values.shape}")
+        if chrom not in self._rank:
+            raise BPNetInputError(f"chromosome {chrom!r} has predictions but is not in the chrom sizes")
+        end = start + len(values)
+        if start < 0 or end > self.chrom_sizes[chrom]:
+            raise BPNetInputError(
+                f"predictions at {chrom}:{start}-{end} leave the chromosome (length {self.chrom_sizes[chrom]} "
+                "in the chrom sizes); the chrom sizes must match the genome the windows came from"
+            )
+        if (self._rank[chrom], start) < self._last:
+            raise ValueError(f"TrackWriter.add: {chrom}:{start} arrives out of order")
+        self._last = (self._rank[chrom], end)
+        if len(values) == 0:
+            return
+        by_channel = np.ascontiguousarray(values.T, dtype=np.float32)  # (C, length)
+        for bw, vals in zip(self._files, by_channel):
+            bw.addEntries(chrom, int(start), values=vals, span=1, step=1)
+
+    def close(self) -> None:
+        """Finish all files (bigWig zoom levels and index are written here)."""
+        for bw in self._files:
+            bw.close()
+        self._files = []
+
+    def __enter__(self) -> "TrackWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The two modes
+# --------------------------------------------------------------------------------------------
+
+
+def read_npz_fields(path: str | Path, keys: Sequence[str], what: str, producer: str) -> dict[str, np.ndarray]:
+    """Only the named arrays of an ``.npz`` (members are read on access, so a dataset's sequence
+    and counts, most of its bytes, are never loaded); a missing file or key is a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise BPNetInputError(f"{what} file {path} does not exist; run rule {producer}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in keys if k not in npz.files]
+            if missing:
+                raise BPNetInputError(f"{what} file {path} lacks the array(s) {missing}; rerun rule {producer}")
+            return {k: npz[k] for k in keys}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        if isinstance(err, BPNetInputError):
+            raise
+        raise BPNetInputError(f"cannot read {what} file {path} as .npz: {err}") from err
+
+
+def load_test_predictions(
+    predictions_path: str | Path, dataset_path: str | Path, tasks: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model's predictions on the test windows.
+
+    Returns:
+        ``chroms`` ``(n,)`` str, ``starts`` ``(n,)`` int64 (core window starts) and ``profile``
+        ``(n, W, 2 T)`` float32 of the predicted rows whose dataset split is ``test``.
+    """
+    pred = read_npz_fields(predictions_path, ["index", "profile", "tasks"], "predictions", "predict")
+    index, profile, pred_tasks = pred["index"], pred["profile"], [str(t) for t in pred["tasks"]]
+    if pred_tasks != list(tasks):
+        raise BPNetInputError(
+            f"predictions file {predictions_path} has tasks {pred_tasks}, but data.tasks is {list(tasks)}; "
+            "rerun rule predict"
+        )
+    ds = read_npz_fields(dataset_path, ["chrom", "start", "split", "width"], "dataset", "build_dataset")
+    chroms, starts, split, width = ds["chrom"], ds["start"], ds["split"], int(ds["width"])
+    if profile.ndim != 3 or profile.shape[1] != width or profile.shape[2] != 2 * len(tasks):
+        raise BPNetInputError(
+            f"predictions file {predictions_path}: profile has shape {profile.shape}, expected "
+            f"(n, {width}, {2 * len(tasks)}) for the dataset {dataset_path}; rerun rule predict"
+        )
+    if len(index) and (index.min() < 0 or index.max() >= len(chroms)):
+        raise BPNetInputError(
+            f"predictions file {predictions_path} indexes rows up to {index.max()}, but the dataset "
+            f"{dataset_path} has {len(chroms)} windows; rerun rule predict"
+        )
+    test = split[index] == "test"
+    if not test.any():
+        raise BPNetInputError(
+            f"predictions file {predictions_path} holds no test windows: config key export.regions is "
+            "'test', so add test to evaluation.splits, or export a genome tiling (export.regions: genome)"
+        )
+    rows = index[test]
+    return chroms[rows].astype(str), starts[rows].astype(np.int64), profile[test]
+
+
+def export_test_windows(
+    writer: TrackWriter, chroms: np.ndarray, starts: np.ndarray, profile: np.ndarray
+) -> int:
+    """Write stitched window predictions ``profile`` ``(n, W, C)``; returns the bases written."""
+    chroms = np.asarray(chroms).astype(str)
+    unknown = sorted(set(chroms) - set(writer.chrom_sizes))
+    if unknown:
+        raise BPNetInputError(
+            f"test windows lie on chromosome(s) {unknown} that the chrom sizes file does not list; "
+            "data.chrom_sizes must describe the genome the windows came from"
+        )
+    written = 0
+    for chrom in writer.chrom_sizes:  # header order, as bigWig requires
+        sel = np.flatnonzero(chroms == chrom)
+        if len(sel) == 0:
+            continue
+        for start, values in stitch_windows(starts[sel], profile[sel]):
+            writer.add(chrom, start, values)
+            written += len(values)
+    return written
+
+
+def export_tiled(
+    writer: TrackWriter,
+    fasta,
+    chroms: Sequence[str],
+    width: int,
+    overlap: int,
+    predict: PredictFn,
+    control_paths: Sequence[str | Path] = (),
+    chunk_tiles: int = CHUNK_TILES,
+    progress=None,
+) -> None:
+    """Tile each of ``chroms`` (in the writer's header order) and write the stitched predictions.
+
+    ``fasta`` is a path (opened once here) or an open :class:`pyfaidx.Fasta`; see
+    :func:`tile_chromosome` for the other arguments.
+    """
+    if isinstance(fasta, (str, Path)):
+        fasta = _open_fasta(fasta)
+    for chrom in chroms:
+        chrom_len = writer.chrom_sizes[chrom]
+        for start, values in tile_chromosome(
+            fasta, chrom, chrom_len, width, overlap, predict, control_paths, chunk_tiles, progress
+        ):
+            writer.add(chrom, start, values)
+
+
+def count_tiles(chrom_sizes: Mapping[str, int], chroms: Sequence[str], width: int, overlap: int) -> int:
+    """Number of tiles :func:`export_tiled` predicts (for progress reporting)."""
+    return int(sum(len(tile_starts(chrom_sizes[c], width, overlap)) for c in chroms))
+
+
+# --------------------------------------------------------------------------------------------
+# Rule entry point
+# --------------------------------------------------------------------------------------------
+
+
+def _check_outputs(outputs: Sequence[str], tasks: Sequence[str]) -> list[Path]:
+    """The rule's outputs must be ``{task}.{pos,neg}.bw`` in channel order (a rule bug otherwise)."""
+    paths = [Path(p) for p in outputs]
+    expected = [p.name for p in track_paths(".", tasks)]
+    if [p.name for p in paths] != expected:
+        raise ValueError(f"export_tracks outputs {[p.name for p in paths]} != channel order {expected}")
+    return paths
+
+
+def main(smk, log) -> None:
+    """Rule ``export_tracks``: write ``results/{exp}/tracks/{task}.{pos,neg}.bw``."""
+    import torch
+    from tqdm import tqdm
+
+    from .predict import predict_profile, resolve_device
+    from .runner import progress_stream
+
+    cfg = smk.params.export
+    tasks = list(smk.params.tasks)
+    paths = _check_outputs(list(smk.output), tasks)
+    chrom_sizes = read_chrom_sizes(smk.input.chrom_sizes)
+    regions, overlap = cfg["regions"], int(cfg["tile_overlap"])
+
+    if regions == "test":
+        chroms, starts, profile = load_test_predictions(smk.input.predictions, smk.input.dataset, tasks)
+        log.info("stitching %d test windows of %d bp on %d chromosome(s), nearest window centre wins",
+                 len(starts), profile.shape[1], len(set(chroms)))
+        with TrackWriter(paths, chrom_sizes) as writer:
+            written = export_test_windows(writer, chroms, starts, profile)
+        log.info("wrote %d bases x %d tracks to %s", written, len(paths), paths[0].parent)
+        return
+
+    from .weights import load_checkpoint
+
+    device = resolve_device(smk.params.device)
+    torch.set_num_threads(max(1, int(smk.threads)))
+    chroms = resolve_regions(regions, chrom_sizes, smk.input.chrom_sizes)
+    width = int(read_npz_fields(smk.input.dataset, ["width"], "dataset", "build_dataset")["width"])
+    check_tile_overlap(width, overlap)
+    model = load_checkpoint(smk.input.model)
+    if list(model.config.tasks) != tasks:
+        raise BPNetInputError(
+            f"checkpoint {smk.input.model} predicts tasks {list(model.config.tasks)}, but data.tasks is "
+            f"{tasks}; retrain the model"
+        )
+    control_paths = list(getattr(smk.input, "control", [])) if model.config.use_control else []
+    if model.config.use_control and len(control_paths) != 2:
+        raise BPNetInputError(
+            f"checkpoint {smk.input.model} uses a control track, but no control bigWigs reach the rule: "
+            "set model.use_control: true and data.control.pos / data.control.neg"
+        )
+    half_field = model.config.receptive_field // 2 + model.config.profile_kernel // 2
+    log.info("tiling %d chromosome(s) with %d bp tiles, step %d bp (tile_overlap %d; the model sees "
+             "+-%d bp) on %s", len(chroms), width, width - 2 * overlap, overlap, half_field, device)
+
+    def predict(codes, control):
+        return predict_profile(model, codes, control, device=device)
+
+    total = count_tiles(chrom_sizes, chroms, width, overlap)
+    with TrackWriter(paths, chrom_sizes) as writer, tqdm(
+        total=total, unit="tile", file=progress_stream(log), mininterval=30, ascii=True
+    ) as bar:
+        export_tiled(writer, smk.input.fasta, chroms, width, overlap, predict, control_paths, progress=bar)
+    log.info("wrote %d bp of %d chromosome(s) x %d tracks to %s",
+             sum(chrom_sizes[c] for c in chroms), len(chroms), len(paths), paths[0].parent)

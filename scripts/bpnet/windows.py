@@ -1,0 +1,504 @@
+"""Peak windowing: peak summits of every task -> fixed-width windows with a train/valid/test split.
+
+Pipeline of :func:`make_windows` (each peak of each task ends in exactly one *reason*, counted in
+the summary, checked in this order):
+
+1. ``unknown_chrom``: the chromosome is not in the chrom sizes file (dropped).
+2. ``excluded_chrom``: the chromosome is in ``windows.exclude_chroms`` (dropped).
+3. ``duplicate``: the same task lists the same summit again (collapsed to one window).
+4. ``off_chromosome_end``: the window ``[summit - width // 2, summit - width // 2 + width)``
+   leaves the chromosome (start < 0 or end > size; dropped).
+5. ``blacklist``: the window overlaps the blacklist BED by at least 1 bp (dropped; pybedtools).
+6. ``merged``: with ``merge_within > 0``, the window joined the window of another task whose
+   summit lies at most ``merge_within`` bp to its left (see :func:`_merge_units`); the pooled
+   window carries this task's name but keeps the other summit.
+7. ``kept``: the peak's own summit is the summit of a window in windows.tsv.
+
+Windows of different tasks with identical summits are always pooled into one window tagged with
+all those tasks (``tasks`` = comma-joined, in ``data.tasks`` order); both peaks count as ``kept``.
+So for each task ``kept + merged`` = the number of windows whose ``tasks`` contains it.
+
+Summits: narrowPeak ``start + column 10`` (``-1`` = no summit called -> the midpoint, as the
+narrowPeak format defines); BED ``start + (end - start) // 2``. The window centre follows the
+paper's ``resize(summit, width, fix="center")``: the summit is at offset ``width // 2``.
+
+The split is by chromosome: ``valid_chroms`` -> valid, ``test_chroms`` -> test, the rest train.
+windows.tsv is sorted by chromosome (chrom sizes order) and start, so it is deterministic.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import BPNetInputError
+from .tracks import read_chrom_sizes
+
+WINDOW_COLUMNS = ["chrom", "start", "end", "summit", "tasks", "split", "name"]
+SPLITS = ("train", "valid", "test")
+# Every peak ends in exactly one of these, in this order of precedence.
+REASONS = (
+    "unknown_chrom",
+    "excluded_chrom",
+    "duplicate",
+    "off_chromosome_end",
+    "blacklist",
+    "merged",
+    "kept",
+)
+SUMMARY_COLUMNS = ["section", "task", "item", "count"]
+_SKIP_PREFIXES = ("#", "track", "browser")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading peaks
+# --------------------------------------------------------------------------------------------
+
+
+def _read_lines(path: Path) -> list[str]:
+    """Lines of a plain or gzipped text file."""
+    if not path.exists():
+        raise BPNetInputError(f"peak file {path} does not exist")
+    with open(path, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    try:
+        if gzipped:
+            with gzip.open(path, "rt") as fh:
+                return fh.read().splitlines()
+        return path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise BPNetInputError(f"cannot read peak file {path} as (gzipped) text: {err}") from err
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def read_peaks(path: str | Path) -> pd.DataFrame:
+    """Read the summits of a narrowPeak or BED file (optionally gzipped).
+
+    The format is narrowPeak when the file name says so (``*.narrowPeak[.gz]``) or its first data
+    line has exactly 10 columns; then every line needs 10 columns and the summit is
+    ``start + column 10`` (``-1``: the midpoint). Otherwise it is BED (3 or more columns) and the
+    summit is the midpoint ``start + (end - start) // 2``. Empty, ``#``, ``track`` and
+    ``browser`` lines are skipped, and so is a header line before the first data line (a line
+    whose start/end are not integers). A malformed line is an error naming the file and line.
+
+    Returns:
+        DataFrame with columns ``chrom`` (str), ``summit`` (int64, 0-based) and ``line`` (int64,
+        1-based line number in the file), one row per peak in file order.
+    """
+    path = Path(path)
+    lines = _read_lines(path)
+    rows: list[list[str]] = []
+    line_numbers: list[int] = []
+    header_seen = False
+    for i, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith(_SKIP_PREFIXES):
+            continue
+        fields = line.split("\t") if "\t" in line else line.split()
+        # One header line (e.g. "chrom start end ...") is allowed before the first data line.
+        if not rows and not header_seen and len(fields) >= 3 and not (
+            _is_int(fields[1]) and _is_int(fields[2])
+        ):
+            header_seen = True
+            continue
+        rows.append(fields)
+        line_numbers.append(i)
+    if not rows:
+        raise BPNetInputError(f"peak file {path} has no peaks (expected narrowPeak or BED lines)")
+
+    name = path.name.lower().removesuffix(".gz")
+    narrowpeak = name.endswith(".narrowpeak") or len(rows[0]) == 10
+    n_fields = np.array([len(r) for r in rows])
+    if narrowpeak:
+        bad = np.flatnonzero(n_fields != 10)
+        expected = "10 tab-separated narrowPeak columns"
+    else:
+        bad = np.flatnonzero(n_fields < 3)
+        expected = "at least 3 tab-separated BED columns (chrom, start, end)"
+    if bad.size:
+        k = bad[0]
+        raise BPNetInputError(
+            f"{path}, line {line_numbers[k]}: expected {expected}, got {n_fields[k]} column(s): "
+            f"{lines[line_numbers[k] - 1]!r}"
+        )
+
+    chrom = np.array([r[0] for r in rows], dtype=object)
+    start = _int_column(path, rows, line_numbers, 1, "start")
+    end = _int_column(path, rows, line_numbers, 2, "end")
+    for k in np.flatnonzero((start < 0) | (end < start))[:1]:
+        raise BPNetInputError(
+            f"{path}, line {line_numbers[k]}: expected 0 <= start <= end, got start {start[k]} "
+            f"and end {end[k]}"
+        )
+    summit = start + (end - start) // 2
+    if narrowpeak:
+        offset = _int_column(path, rows, line_numbers, 9, "summit offset (column 10)")
+        called = offset != -1
+        for k in np.flatnonzero(called & ((offset < 0) | (offset >= np.maximum(end - start, 1))))[:1]:
+            raise BPNetInputError(
+                f"{path}, line {line_numbers[k]}: expected the summit offset (column 10) to be -1 "
+                f"or in 0..{end[k] - start[k] - 1} (the peak length minus 1), got {offset[k]}"
+            )
+        summit = np.where(called, start + offset, summit)
+    return pd.DataFrame(
+        {
+            "chrom": chrom.astype(str),
+            "summit": summit.astype(np.int64),
+            "line": np.asarray(line_numbers, dtype=np.int64),
+        }
+    )
+
+
+def _int_column(path: Path, rows: list[list[str]], line_numbers: list[int], col: int, what: str):
+    """Column ``col`` of every row as int64; the first non-integer is an error naming its line."""
+    texts = pd.Series([r[col].strip() for r in rows], dtype=str)
+    bad = ~texts.str.fullmatch(r"-?[0-9]+").to_numpy()
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise BPNetInputError(
+            f"{path}, line {line_numbers[k]}: expected an integer {what} in column {col + 1}, "
+            f"got {texts[k]!r}"
+        )
+    return texts.astype(np.int64).to_numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# Windowing
+# --------------------------------------------------------------------------------------------
+
+
+def check_split_config(valid_chroms: Sequence[str], test_chroms: Sequence[str],
+                       exclude_chroms: Sequence[str]) -> None:
+    """A chromosome may be in at most one of the valid, test and exclude lists."""
+    lists = {
+        "windows.valid_chroms": set(valid_chroms),
+        "windows.test_chroms": set(test_chroms),
+        "windows.exclude_chroms": set(exclude_chroms),
+    }
+    keys = list(lists)
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            both = sorted(lists[a] & lists[b])
+            if both:
+                raise BPNetInputError(
+                    f"chromosome(s) {', '.join(both)} are in both {a} and {b}; a chromosome "
+                    "belongs to one split or is excluded"
+                )
+
+
+def assign_split(chroms, valid_chroms: Sequence[str], test_chroms: Sequence[str]) -> np.ndarray:
+    """``(n,)`` split names (train/valid/test) for ``(n,)`` chromosome names."""
+    chroms = np.asarray(chroms).astype(str)
+    split = np.full(len(chroms), "train", dtype=object)
+    split[np.isin(chroms, list(valid_chroms))] = "valid"
+    split[np.isin(chroms, list(test_chroms))] = "test"
+    return split.astype(str)
+
+
+def _blacklisted(chroms: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                 blacklist: str | Path, genome_chroms: Sequence[str]) -> np.ndarray:
+    """``(n,)`` bool: window overlaps an interval of the blacklist BED (pybedtools intersect -u).
+
+    A blacklist sharing no chromosome with the genome is an error (it would silently drop
+    nothing: wrong build or naming).
+    """
+    import pybedtools
+    from pybedtools.helpers import BEDToolsError
+
+    blacklist = Path(blacklist)
+    if not blacklist.exists():
+        raise BPNetInputError(f"blacklist BED {blacklist} (windows.blacklist) does not exist")
+    hit = np.zeros(len(chroms), dtype=bool)
+    if len(chroms) == 0:
+        return hit
+    # The window's row index travels in the name column so that hits map back to rows.
+    table = pd.DataFrame({"chrom": chroms, "start": starts, "end": ends, "name": np.arange(len(chroms))})
+    windows = pybedtools.BedTool.from_dataframe(table)
+    try:
+        regions = pybedtools.BedTool(str(blacklist))
+        bl_chroms = {iv.chrom for iv in regions}
+        overlapping = windows.intersect(regions, u=True)
+        idx = np.array([int(iv.name) for iv in overlapping], dtype=np.int64)
+    except (BEDToolsError, pybedtools.MalformedBedLineError, ValueError, IndexError) as err:
+        # bedtools' own message is several lines with the command; keep its "Error:" line.
+        detail = next((ln.strip() for ln in str(err).splitlines() if ln.strip().startswith("Error:")),
+                      str(err).strip())
+        raise BPNetInputError(
+            f"cannot read the blacklist {blacklist} (windows.blacklist) as BED "
+            f"(expected tab-separated chrom, start, end per line): {detail}"
+        ) from err
+    finally:
+        pybedtools.cleanup()
+    if bl_chroms and not bl_chroms & set(genome_chroms):
+        raise BPNetInputError(
+            f"the blacklist {blacklist} (windows.blacklist) shares no chromosome with the genome "
+            f"(its chromosomes: {', '.join(sorted(bl_chroms)[:5])}; the genome's: "
+            f"{', '.join(list(genome_chroms)[:5])}); wrong genome build or naming ('1' vs 'chr1')?"
+        )
+    hit[idx] = True
+    return hit
+
+
+def _or_all(masks) -> int:
+    """Bitwise OR of task bit masks."""
+    out = 0
+    for m in masks:
+        out |= int(m)
+    return out
+
+
+def _merge_units(chrom_idx: np.ndarray, summits: np.ndarray, masks: np.ndarray,
+                 merge_within: int) -> np.ndarray:
+    """Group pooled summits ("units", sorted by chrom, summit) into windows; returns group ids.
+
+    Each unit is one summit with a bit mask of the tasks that called it. Greedy, left to right:
+    a unit joins the open group when it is on the same chromosome, its summit is at most
+    ``merge_within`` bp right of the group's first (leftmost) summit, and none of its tasks is
+    already in the group; otherwise it opens a new group. So every summit of a group lies within
+    ``merge_within`` of the kept summit, and two peaks of one task never merge. (A Python loop:
+    windowing runs once on ~1e5 peaks, far from the hot path.)
+    """
+    group = np.zeros(len(summits), dtype=np.int64)
+    if len(summits) == 0:
+        return group
+    g, anchor_chrom, anchor, tasks_in = 0, chrom_idx[0], summits[0], int(masks[0])
+    for i in range(1, len(summits)):
+        c, s, m = chrom_idx[i], summits[i], int(masks[i])
+        if c == anchor_chrom and s - anchor <= merge_within and not (tasks_in & m):
+            tasks_in |= m
+        else:
+            g += 1
+            anchor_chrom, anchor, tasks_in = c, s, m
+        group[i] = g
+    return group
+
+
+def make_windows(
+    peaks: Mapping[str, pd.DataFrame],
+    chrom_sizes: Mapping[str, int],
+    width: int = 1000,
+    valid_chroms: Sequence[str] = ("chr2", "chr3", "chr4"),
+    test_chroms: Sequence[str] = ("chr1", "chr8", "chr9"),
+    exclude_chroms: Sequence[str] = ("chrX", "chrY", "chrM"),
+    blacklist: str | Path | None = None,
+    merge_within: int = 0,
+    sources: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pool the peaks of every task into fixed-width windows with a split.
+
+    Args:
+        peaks: ``{task: DataFrame(chrom, summit)}`` in task order (e.g. from :func:`read_peaks`).
+        chrom_sizes: ``{chrom: size}`` in genome order (sets the sort order of the output).
+        width: window width in bp; the summit sits at offset ``width // 2``.
+        valid_chroms, test_chroms: chromosomes of the valid and test splits; the rest is train.
+        exclude_chroms: chromosomes whose peaks are dropped.
+        blacklist: optional BED; windows overlapping it by >= 1 bp are dropped.
+        merge_within: windows of different tasks whose summits lie within this many bp are
+            pooled into one (see :func:`_merge_units`); 0 pools identical summits only.
+        sources: ``{task: peak file}`` for error messages.
+
+    Returns:
+        ``(windows, summary)``: windows has the columns of :data:`WINDOW_COLUMNS`, one row per
+        window, sorted by chrom (chrom sizes order) and start; summary is a tidy table
+        (:data:`SUMMARY_COLUMNS`) with per-task counts of each reason (section ``reason``) and
+        per-split window counts (section ``split``; task ``all`` = all windows).
+    """
+    if width < 1:
+        raise BPNetInputError(f"windows.width must be a positive number of bp, got {width}")
+    if merge_within < 0:
+        raise BPNetInputError(f"windows.merge_within must be >= 0, got {merge_within}")
+    check_split_config(valid_chroms, test_chroms, exclude_chroms)
+    tasks = list(peaks)
+    if not tasks:
+        raise BPNetInputError("no tasks given (data.tasks is empty)")
+    sources = dict(sources or {})
+    chrom_order = {c: i for i, c in enumerate(chrom_sizes)}
+    sizes = np.array(list(chrom_sizes.values()), dtype=np.int64)
+
+    # One table of all peaks: task index, chromosome, summit, reason (filled in below).
+    frames = []
+    for t, task in enumerate(tasks):
+        df = peaks[task]
+        src = sources.get(task, f"the peaks of task {task}")
+        if len(df) == 0:
+            raise BPNetInputError(f"{src} (task {task}) has no peaks")
+        known = df["chrom"].isin(chrom_order)
+        if not known.any():
+            raise BPNetInputError(
+                f"{src} (task {task}) shares no chromosome with the chrom sizes (its chromosomes: "
+                f"{', '.join(pd.unique(df['chrom'])[:5])}; the genome's: "
+                f"{', '.join(list(chrom_sizes)[:5])}); wrong genome build or naming ('1' vs 'chr1')?"
+            )
+        frames.append(pd.DataFrame({"task": t, "chrom": df["chrom"].to_numpy(),
+                                    "summit": df["summit"].to_numpy(np.int64)}))
+    allp = pd.concat(frames, ignore_index=True)
+    reason = np.full(len(allp), "", dtype=object)
+
+    def mark(mask: np.ndarray, why: str) -> None:
+        reason[mask & (reason == "")] = why
+
+    mark(~allp["chrom"].isin(chrom_order).to_numpy(), "unknown_chrom")
+    mark(allp["chrom"].isin(list(exclude_chroms)).to_numpy(), "excluded_chrom")
+    mark(allp.duplicated(["task", "chrom", "summit"]).to_numpy() & (reason == ""), "duplicate")
+
+    chrom_idx = allp["chrom"].map(chrom_order).fillna(-1).to_numpy(np.int64)
+    starts = allp["summit"].to_numpy(np.int64) - width // 2
+    ends = starts + width
+    chrom_size = np.where(chrom_idx >= 0, sizes[np.maximum(chrom_idx, 0)], 0)
+    mark((starts < 0) | (ends > chrom_size), "off_chromosome_end")
+    if blacklist is not None:
+        live = np.flatnonzero(reason == "")
+        hit = _blacklisted(allp["chrom"].to_numpy()[live].astype(str), starts[live], ends[live],
+                           blacklist, list(chrom_sizes))
+        reason[live[hit]] = "blacklist"
+
+    # Pool the surviving peaks: identical summits -> one unit (task bit mask), then merge units.
+    live = np.flatnonzero(reason == "")
+    if live.size == 0:
+        _raise_empty(allp, tasks, reason)
+    # Task sets are bit masks (Python ints, so any number of tasks fits).
+    bits = pd.Series([1 << int(t) for t in allp["task"].to_numpy()[live]], dtype=object)
+    units = (
+        pd.DataFrame({"c": chrom_idx[live], "s": allp["summit"].to_numpy()[live], "m": bits})
+        .groupby(["c", "s"], sort=True)["m"]
+        .agg(_or_all)
+        .reset_index()
+    )
+    units["g"] = _merge_units(units["c"].to_numpy(), units["s"].to_numpy(), units["m"].to_numpy(), merge_within)
+    # groupby keeps the (chrom, summit) order of the units, so "first" is the leftmost summit.
+    windows = units.groupby("g", sort=True).agg(c=("c", "first"), s=("s", "first"), m=("m", _or_all))
+    # A live peak whose summit is not its window's summit was merged into another task's window.
+    unit_of = pd.DataFrame({"c": chrom_idx[live], "s": allp["summit"].to_numpy()[live]}).merge(
+        units, on=["c", "s"], how="left")
+    own = unit_of["s"].to_numpy() == windows["s"].to_numpy()[unit_of["g"].to_numpy()]
+    reason[live] = np.where(own, "kept", "merged")
+
+    chrom_names = np.array(list(chrom_sizes), dtype=object)
+    out = pd.DataFrame({"chrom": chrom_names[windows["c"].to_numpy()].astype(str),
+                        "summit": windows["s"].to_numpy(np.int64)})
+    out["start"] = out["summit"] - width // 2
+    out["end"] = out["start"] + width
+    masks = windows["m"].to_numpy()
+    out["tasks"] = [",".join(tasks[t] for t in range(len(tasks)) if int(m) >> t & 1) for m in masks]
+    out["split"] = assign_split(out["chrom"], valid_chroms, test_chroms)
+    out["name"] = out["chrom"] + ":" + out["start"].astype(str) + "-" + out["end"].astype(str)
+    out = out[WINDOW_COLUMNS].reset_index(drop=True)
+
+    return out, _summary(tasks, allp["task"].to_numpy(), reason, out)
+
+
+def _raise_empty(allp: pd.DataFrame, tasks: list[str], reason: np.ndarray) -> None:
+    """No peak survived: say how many went for which reason."""
+    why = ", ".join(f"{int((reason == r).sum())} {r}" for r in REASONS if (reason == r).any())
+    raise BPNetInputError(
+        f"no windows kept: of {len(allp)} peaks of tasks {', '.join(tasks)}, {why} (check "
+        "windows.exclude_chroms, windows.blacklist, windows.width and the chromosome names of "
+        "the peak files)"
+    )
+
+
+def _summary(tasks: list[str], task_idx: np.ndarray, reason: np.ndarray,
+             windows: pd.DataFrame) -> pd.DataFrame:
+    """Tidy counts: per task and reason (every reason listed, zeros included), per split."""
+    rows: list[tuple[str, str, str, int]] = []
+    for t, task in enumerate(tasks):
+        r = reason[task_idx == t]
+        rows += [("reason", task, why, int((r == why).sum())) for why in REASONS]
+    rows += [("reason", "all", why, int((reason == why).sum())) for why in REASONS]
+    has_task = {task: windows["tasks"].str.split(",").apply(lambda ts, task=task: task in ts)
+                for task in tasks}
+    for task in tasks:
+        rows += [("split", task, s, int((has_task[task] & (windows["split"] == s)).sum())) for s in SPLITS]
+    rows += [("split", "all", s, int((windows["split"] == s).sum())) for s in SPLITS]
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+
+def write_windows(path: str | Path, windows: pd.DataFrame) -> None:
+    """Write windows.tsv (tab-separated, header, :data:`WINDOW_COLUMNS`)."""
+    windows[WINDOW_COLUMNS].to_csv(path, sep="\t", index=False)
+
+
+def load_windows(path: str | Path) -> pd.DataFrame:
+    """Read and check a windows.tsv: columns, types, equal widths, known split names."""
+    path = Path(path)
+    if not path.exists():
+        raise BPNetInputError(f"windows file {path} does not exist")
+    try:
+        df = pd.read_csv(path, sep="\t", dtype={"chrom": str, "tasks": str, "split": str, "name": str},
+                         keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise BPNetInputError(f"cannot read windows file {path} as a TSV: {err}") from err
+    missing = [c for c in WINDOW_COLUMNS if c not in df.columns]
+    if missing:
+        raise BPNetInputError(f"windows file {path} lacks column(s) {missing}; expected {WINDOW_COLUMNS}")
+    for col in ("start", "end", "summit"):
+        if not pd.api.types.is_integer_dtype(df[col]):
+            raise BPNetInputError(f"windows file {path}: column {col} must hold integers")
+    if len(df) == 0:
+        raise BPNetInputError(f"windows file {path} has no windows")
+    widths = np.unique(df["end"] - df["start"])
+    if len(widths) != 1 or widths[0] < 1:
+        raise BPNetInputError(f"windows file {path}: every window must have the same positive width, "
+                              f"got widths {widths[:5].tolist()}")
+    bad = ~df["split"].isin(SPLITS)
+    if bad.any():
+        raise BPNetInputError(f"windows file {path}, row {int(np.flatnonzero(bad)[0]) + 2}: split must be "
+                              f"one of {list(SPLITS)}, got {df['split'][bad].iloc[0]!r}")
+    return df[WINDOW_COLUMNS]
+
+
+def log_summary(summary: pd.DataFrame, log: logging.Logger) -> None:
+    """Log the reasons table (tasks as columns) and the split counts."""
+    for section in ("reason", "split"):
+        table = summary[summary["section"] == section].pivot(index="item", columns="task", values="count")
+        order = REASONS if section == "reason" else SPLITS
+        table = table.reindex(index=list(order), columns=[c for c in summary["task"].unique()])
+        log.info("%s counts (%s):\n%s", section,
+                 "peaks per task by fate" if section == "reason" else "windows per split",
+                 table.to_string())
+
+
+def main(smk: Any, log: logging.Logger) -> None:
+    """Rule peak_windows: peaks of every task + chrom sizes -> windows.tsv + windows_summary.tsv."""
+    cfg = dict(smk.params.windows)
+    tasks = list(smk.params.tasks)
+    peak_files = list(smk.input.peaks)
+    if len(peak_files) != len(tasks):
+        raise BPNetInputError(f"expected one peak file per task ({len(tasks)}), got {len(peak_files)}")
+    chrom_sizes = read_chrom_sizes(smk.input.chrom_sizes)
+    blacklist = list(smk.input.get("blacklist", []) or [])
+    peaks = {}
+    for task, path in zip(tasks, peak_files):
+        peaks[task] = read_peaks(path)
+        log.info("task %s: %d peaks from %s", task, len(peaks[task]), path)
+    windows, summary = make_windows(
+        peaks,
+        chrom_sizes,
+        width=int(cfg.get("width", 1000)),
+        valid_chroms=cfg.get("valid_chroms", ["chr2", "chr3", "chr4"]),
+        test_chroms=cfg.get("test_chroms", ["chr1", "chr8", "chr9"]),
+        exclude_chroms=cfg.get("exclude_chroms", ["chrX", "chrY", "chrM"]),
+        blacklist=blacklist[0] if blacklist else None,
+        merge_within=int(cfg.get("merge_within", 0)),
+        sources=dict(zip(tasks, map(str, peak_files))),
+    )
+    log_summary(summary, log)
+    for s in SPLITS:
+        if not (windows["split"] == s).any():
+            log.warning("the %s split has no windows (check windows.valid_chroms/test_chroms "
+                        "against the genome's chromosome names)", s)
+    write_windows(smk.output.windows, windows)
+    summary.to_csv(smk.output.summary, sep="\t", index=False)
+    log.info("wrote %d windows to %s", len(windows), smk.output.windows)

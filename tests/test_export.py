@@ -1,0 +1,314 @@
+"""Track export: nearest-centre stitching, genome tiling, chromosome ends, bigWigs read back."""
+
+import logging
+from types import SimpleNamespace
+
+import numpy as np
+import pyBigWig
+import pytest
+import torch
+
+from bpnet.errors import BPNetInputError
+from bpnet.export import (
+    export_tiled,
+    main,
+    owned_intervals,
+    stitch_windows,
+    tile_chromosome,
+    tile_starts,
+    track_paths,
+    TrackWriter,
+)
+from bpnet.model import BPNet, BPNetConfig, init_weights
+from bpnet.predict import predict_outputs, predict_profile
+from bpnet.sequence import encode
+from bpnet.tracks import write_bigwig
+from bpnet.weights import save_checkpoint
+
+TASKS = ["a", "b"]
+LOG = logging.getLogger("test_export")
+
+
+def tiny_model(use_control=False, seed=0):
+    """Receptive field: stem 5 + 2 * (2 + 4) = 17 bp, plus the profile kernel 5: +-10 bp."""
+    cfg = BPNetConfig(
+        hidden_size=4, stem_kernel=5, num_dilated_layers=2, dilated_kernel=3, profile_kernel=5,
+        tasks=tuple(TASKS), use_control=use_control,
+    )
+    model = BPNet(cfg)
+    init_weights(model, seed)
+    with torch.no_grad():  # predicted totals of e^3 - 1 reads, so that no track is all zeros
+        for head in model.count_heads:
+            head.bias.fill_(3.0)
+    return model.eval()
+
+
+def random_genome(tmp_path, lengths, seed=0):
+    """A FASTA and chrom sizes file with random sequence (and a run of N in the first chromosome)."""
+    rng = np.random.default_rng(seed)
+    seqs = {}
+    for i, (chrom, n) in enumerate(lengths.items()):
+        s = rng.choice(list("ACGT"), n)
+        if i == 0 and n > 200:
+            s[150:170] = "N"
+        seqs[chrom] = "".join(s)
+    fasta = tmp_path / "genome.fa"
+    fasta.write_text("".join(f">{c}\n{s}\n" for c, s in seqs.items()))
+    sizes = tmp_path / "genome.chrom.sizes"
+    sizes.write_text("".join(f"{c}\t{n}\n" for c, n in lengths.items()))
+    return fasta, sizes, seqs
+
+
+def read_back(path, chrom_sizes):
+    """{chrom: values (size,)} of a bigWig (NaN = no data), after checking its header."""
+    bw = pyBigWig.open(str(path))
+    try:
+        assert bw.chroms() == dict(chrom_sizes)  # every chromosome, with its size, in the header
+        return {c: np.asarray(bw.values(c, 0, n, numpy=True)) for c, n in chrom_sizes.items()}
+    finally:
+        bw.close()
+
+
+def read_tracks(outdir, chrom_sizes):
+    """{chrom: (size, 2T)} values of all exported tracks, channels in model order."""
+    per_file = [read_back(p, chrom_sizes) for p in track_paths(outdir, TASKS)]
+    return {c: np.stack([f[c] for f in per_file], axis=1) for c in chrom_sizes}
+
+
+def nearest_centre_reference(starts, values, chrom_len):
+    """Brute force: every base takes the covering window whose centre is nearest (ties: downstream)."""
+    starts = np.asarray(starts)
+    width = values.shape[1]
+    pos = np.arange(chrom_len)
+    rel = pos[:, None] - starts[None, :]  # (bases, windows)
+    covered = (rel >= 0) & (rel < width)
+    dist = np.abs(pos[:, None] + 0.5 - (starts[None, :] + width / 2))
+    dist = np.where(covered, dist, np.inf)
+    # argmin picks the first minimum; scanning windows from the most downstream (largest start,
+    # then last given) makes ties go downstream
+    order = np.lexsort((-np.arange(len(starts)), -starts))
+    owner = order[np.argmin(dist[:, order], axis=1)]
+    out = np.full((chrom_len, values.shape[2]), np.nan)
+    has = covered.any(axis=1)
+    out[has] = values[owner[has], rel[has, owner[has]]]
+    return out
+
+
+def fake_smk(tmp_path, inputs, regions, tile_overlap=30):
+    outdir = tmp_path / "tracks"
+    outdir.mkdir(exist_ok=True)
+    return SimpleNamespace(
+        params=SimpleNamespace(export={"regions": regions, "tile_overlap": tile_overlap}, tasks=TASKS, device="cpu"),
+        input=SimpleNamespace(**inputs),
+        output=[str(p) for p in track_paths(outdir, TASKS)],
+        threads=1,
+    ), outdir
+
+
+# --------------------------------------------------------------------------------------------
+# Stitching test windows
+# --------------------------------------------------------------------------------------------
+
+
+def test_owned_intervals_match_brute_force_nearest_centre():
+    starts = np.array([0, 5, 13, 13, 40, 41, 90])
+    width = 10
+    values = np.arange(len(starts))[:, None, None] * np.ones((1, width, 1))
+    ref = nearest_centre_reference(starts, values, 110)[:, 0]
+    segments = stitch_windows(starts, values)
+    got = np.full(110, np.nan)
+    for s, v in segments:
+        got[s:s + len(v)] = v[:, 0]
+    np.testing.assert_array_equal(got, ref)
+    # gaps between windows split the output: [0, 23), [40, 51), [90, 100)
+    assert [(s, len(v)) for s, v in segments] == [(0, 23), (40, 11), (90, 10)]
+    lo, hi = owned_intervals(starts, width)
+    assert lo[1] == 7 and hi[0] == 7  # base 7 is halfway between centres 5 and 10: downstream wins
+
+
+def test_test_windows_exported_and_read_back(tmp_path):
+    width = 10
+    sizes = {"chr1": 60, "chr2": 30, "chr3": 1000}  # chr3 has no window but is in every header
+    (tmp_path / "sizes").write_text("".join(f"{c}\t{n}\n" for c, n in sizes.items()))
+    chrom = np.array(["chr1", "chr1", "chr1", "chr1", "chr2"])
+    start = np.array([0, 5, 13, 40, 20])
+    split = np.array(["test", "test", "test", "valid", "test"])
+    np.savez(tmp_path / "dataset.npz", chrom=chrom, start=start, split=split, width=np.array(width),
+             tasks=np.array(TASKS))
+    # row r, channel c, offset j -> 100 r + 10 c + j / 10: every value says where it came from
+    index = np.array([4, 2, 0, 3, 1])  # not in dataset order
+    profile = (100 * index[:, None, None] + 10 * np.arange(4)[None, None, :]
+               + np.arange(width)[None, :, None] / 10).astype(np.float32)
+    np.savez(tmp_path / "model.npz", index=index, profile=profile, tasks=np.array(TASKS))
+    smk, outdir = fake_smk(tmp_path, {"chrom_sizes": tmp_path / "sizes", "dataset": tmp_path / "dataset.npz",
+                                      "predictions": tmp_path / "model.npz"}, "test")
+    main(smk, LOG)
+
+    tracks = read_tracks(outdir, sizes)
+    is_test = split[index] == "test"
+    for c in ("chr1", "chr2"):
+        sel = is_test & (chrom[index] == c)
+        ref = nearest_centre_reference(start[index][sel], profile[sel], sizes[c])
+        np.testing.assert_allclose(tracks[c], ref, rtol=1e-6)
+    # spot checks: base 7 is halfway between the centres of windows 0 and 5 -> downstream (row 1)
+    np.testing.assert_allclose(tracks["chr1"][7], 100 + 10 * np.arange(4) + 0.2, rtol=1e-6)
+    np.testing.assert_allclose(tracks["chr1"][6], 10 * np.arange(4) + 0.6, rtol=1e-6)
+    assert np.isnan(tracks["chr1"][23:]).all()  # the valid window at 40 is not exported
+    assert np.isnan(tracks["chr3"]).all()
+    assert not np.isnan(tracks["chr2"][20:30]).any()
+
+
+def test_no_test_windows_in_predictions_is_an_error(tmp_path):
+    (tmp_path / "sizes").write_text("chr1\t100\n")
+    np.savez(tmp_path / "dataset.npz", chrom=np.array(["chr1"]), start=np.array([0]),
+             split=np.array(["valid"]), width=np.array(10), tasks=np.array(TASKS))
+    np.savez(tmp_path / "model.npz", index=np.array([0]), profile=np.ones((1, 10, 4), np.float32),
+             tasks=np.array(TASKS))
+    smk, _ = fake_smk(tmp_path, {"chrom_sizes": tmp_path / "sizes", "dataset": tmp_path / "dataset.npz",
+                                 "predictions": tmp_path / "model.npz"}, "test")
+    with pytest.raises(BPNetInputError, match="evaluation.splits"):
+        main(smk, LOG)
+
+
+# --------------------------------------------------------------------------------------------
+# Tiling
+# --------------------------------------------------------------------------------------------
+
+
+def test_tile_starts_cover_the_chromosome_and_end_at_its_end():
+    np.testing.assert_array_equal(tile_starts(537, 100, 30), [0, 40, 80, 120, 160, 200, 240, 280, 320, 360, 400, 437])
+    np.testing.assert_array_equal(tile_starts(100, 100, 30), [0])
+    np.testing.assert_array_equal(tile_starts(60, 100, 30), [-20])  # centred, padded with N
+    np.testing.assert_array_equal(tile_starts(140, 100, 30), [0, 40])
+    with pytest.raises(BPNetInputError, match="export.tile_overlap"):
+        tile_starts(537, 100, 50)
+
+
+@pytest.mark.parametrize("use_control", [False, True])
+def test_tiled_logits_equal_one_full_chromosome_pass(tmp_path, use_control):
+    """With a receptive field (+-10 bp, +-25 bp for the smoothed control) inside tile_overlap,
+    the stitched per-position logits equal one forward pass over the whole chromosome, ends included.
+    (Postprocessed counts are normalised per tile, so logits are what can be compared exactly.)"""
+    chrom_len, width, overlap = 1037, 120, 40
+    fasta, _, seqs = random_genome(tmp_path, {"chrA": chrom_len})
+    model = tiny_model(use_control)
+    control_paths, control_full = [], None
+    if use_control:
+        rng = np.random.default_rng(1)
+        ctl = rng.poisson(0.5, (chrom_len, 2)).astype(np.float32)
+        for s, strand in enumerate(("pos", "neg")):
+            control_paths.append(tmp_path / f"control.{strand}.bw")
+            write_bigwig(control_paths[-1], {"chrA": chrom_len}, {"chrA": ctl[:, s]})
+        control_full = ctl[None]
+
+    def logits(codes, control):
+        return predict_outputs(model, codes, control)["profile_logits"]
+
+    full = logits(encode(seqs["chrA"])[None], control_full)[0]
+    for chunk_tiles in (3, 512):
+        segments = list(tile_chromosome(fasta, "chrA", chrom_len, width, overlap, logits, control_paths,
+                                        chunk_tiles=chunk_tiles))
+        assert len(segments) == -(-len(tile_starts(chrom_len, width, overlap)) // chunk_tiles)
+        assert [s for s, _ in segments] == list(np.cumsum([0] + [len(v) for _, v in segments[:-1]]))
+        stitched = np.concatenate([v for _, v in segments])
+        assert stitched.shape == full.shape  # covers [0, chrom_len) exactly once
+        np.testing.assert_allclose(stitched, full, atol=1e-5, rtol=1e-5)
+
+    # The comparison has power: without trimmed edges, the tile edges lack context and differ.
+    untrimmed = np.concatenate([v for _, v in tile_chromosome(fasta, "chrA", chrom_len, width, 0, logits,
+                                                              control_paths)])
+    assert np.abs(untrimmed - full).max() > 1e-3
+
+
+def test_genome_export_read_back(tmp_path):
+    """regions: genome through the rule entry point, against per-tile predictions stitched by brute
+    force: a long chromosome (last tile aligned to its end), one of exactly W and one shorter than W."""
+    width, overlap = 100, 30
+    lengths = {"chrA": 537, "chrB": 60, "chrC": 100}
+    fasta, sizes_path, seqs = random_genome(tmp_path, lengths)
+    model = tiny_model(seed=3)
+    save_checkpoint(model, tmp_path / "model.safetensors")
+    np.savez(tmp_path / "dataset.npz", width=np.array(width))
+    smk, outdir = fake_smk(tmp_path, {"chrom_sizes": sizes_path, "dataset": tmp_path / "dataset.npz",
+                                      "model": tmp_path / "model.safetensors", "fasta": fasta, "control": []},
+                           "genome", overlap)
+    main(smk, LOG)
+    tracks = read_tracks(outdir, lengths)
+
+    # chrA: tiles every W - 2 * overlap = 40 bp, the last one ending exactly at the chromosome end
+    codes = encode(seqs["chrA"])
+    starts = np.array(list(range(0, 537 - width, 40)) + [537 - width])
+    tiles = codes[starts[:, None] + np.arange(width)]
+    ref = nearest_centre_reference(starts, predict_profile(model, tiles), 537)
+    np.testing.assert_allclose(tracks["chrA"], ref, rtol=1e-5, atol=1e-7)
+    # kept bases of the last tile really come from it (end-aligned, not padded past the end)
+    last_tile = predict_profile(model, codes[None, 537 - width:])[0]
+    np.testing.assert_allclose(tracks["chrA"][-50:], last_tile[-50:], rtol=1e-5, atol=1e-7)
+
+    # chrC is exactly one tile; chrB (60 bp) sits in the middle of one tile padded with 20 N each side
+    np.testing.assert_allclose(tracks["chrC"], predict_profile(model, encode(seqs["chrC"])[None])[0], rtol=1e-5)
+    padded = np.concatenate([np.full(20, 4, np.uint8), encode(seqs["chrB"]), np.full(20, 4, np.uint8)])
+    np.testing.assert_allclose(tracks["chrB"], predict_profile(model, padded[None])[0, 20:80], rtol=1e-5)
+    assert all(np.all(t > 0) for t in tracks.values())  # every base has a prediction
+
+
+def test_listed_chromosomes_only(tmp_path):
+    width = 100
+    lengths = {"chrA": 537, "chrB": 60, "chrC": 100}
+    fasta, sizes_path, _ = random_genome(tmp_path, lengths)
+    save_checkpoint(tiny_model(), tmp_path / "model.safetensors")
+    np.savez(tmp_path / "dataset.npz", width=np.array(width))
+    inputs = {"chrom_sizes": sizes_path, "dataset": tmp_path / "dataset.npz",
+              "model": tmp_path / "model.safetensors", "fasta": fasta}
+    smk, outdir = fake_smk(tmp_path, inputs, ["chrC", "chrB"])
+    main(smk, LOG)
+    tracks = read_tracks(outdir, lengths)  # the header still lists every chromosome
+    assert np.isnan(tracks["chrA"]).all()
+    assert not np.isnan(tracks["chrB"]).any() and not np.isnan(tracks["chrC"]).any()
+
+    smk, _ = fake_smk(tmp_path, inputs, ["chrA", "chrZ"])
+    with pytest.raises(BPNetInputError, match=r"export\.regions.*chrZ"):
+        main(smk, LOG)
+
+
+def test_writer_rejects_values_past_the_chromosome_end(tmp_path):
+    paths = track_paths(tmp_path, TASKS)
+    with pytest.raises(BPNetInputError, match="leave the chromosome"):
+        with TrackWriter(paths, {"chr1": 50}) as writer:
+            writer.add("chr1", 45, np.ones((10, 4)))
+
+
+def test_export_tiled_chunks_give_identical_files(tmp_path):
+    """Deterministic and independent of the chunk size: the same bytes of values either way."""
+    lengths = {"chrA": 537, "chrC": 100}
+    fasta, _, _ = random_genome(tmp_path, lengths)
+    model = tiny_model()
+
+    def predict(codes, control):
+        return predict_profile(model, codes, control)
+
+    results = []
+    for chunk in (2, 512):
+        outdir = tmp_path / f"chunk{chunk}"
+        outdir.mkdir()
+        with TrackWriter(track_paths(outdir, TASKS), lengths) as writer:
+            export_tiled(writer, fasta, list(lengths), 100, 30, predict, chunk_tiles=chunk)
+        results.append(read_tracks(outdir, lengths))
+    for c in lengths:
+        np.testing.assert_array_equal(results[0][c], results[1][c])
+        assert not np.isnan(results[0][c]).any()
+
+
+def test_missing_or_mismatched_predictions_are_clear_errors(tmp_path):
+    (tmp_path / "sizes").write_text("chr1\t100\n")
+    np.savez(tmp_path / "dataset.npz", chrom=np.array(["chr1"]), start=np.array([0]),
+             split=np.array(["test"]), width=np.array(10), tasks=np.array(TASKS))
+    inputs = {"chrom_sizes": tmp_path / "sizes", "dataset": tmp_path / "dataset.npz",
+              "predictions": tmp_path / "model.npz"}
+    smk, _ = fake_smk(tmp_path, inputs, "test")
+    with pytest.raises(BPNetInputError, match="model.npz does not exist"):
+        main(smk, LOG)
+    np.savez(tmp_path / "model.npz", index=np.array([0]), profile=np.ones((1, 10, 2), np.float32),
+             tasks=np.array(["a"]))
+    with pytest.raises(BPNetInputError, match=r"tasks \['a'\], but data.tasks is \['a', 'b'\]"):
+        main(smk, LOG)
