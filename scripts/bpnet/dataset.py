@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BPNetInputError
-from .sequence import N_CODE, _open_fasta, read_fasta_windows
+from .sequence import N_CODE, open_fasta, read_fasta_windows
 from .tracks import open_bigwig, read_windows
 
 REQUIRED_KEYS = ("sequence", "counts", "chrom", "start", "split", "window_tasks", "tasks", "width",
@@ -278,7 +278,7 @@ def build_dataset(
     core_starts = windows["start"].to_numpy().astype(np.int64)
     starts = core_starts - extra_context
     used = [str(c) for c in pd.unique(chroms)]
-    fa = _open_fasta(fasta)
+    fa = open_fasta(fasta)
     lengths = _fasta_lengths(fa, used, windows_source)
     check_bigwig_chroms(count_bigwigs + control_bigwigs, lengths, str(fasta))
     chrom_len = np.array([lengths[c] for c in chroms], dtype=np.int64)

@@ -36,7 +36,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from .errors import BPNetInputError
-from .sequence import N_CODE, _open_fasta, read_fasta_windows
+from .sequence import N_CODE, open_fasta, read_fasta_windows
 from .tracks import read_chrom_sizes, read_windows
 
 STRANDS = ("pos", "neg")
@@ -225,7 +225,7 @@ def tile_chromosome(
         segments cover the chromosome exactly once.
     """
     if isinstance(fasta, (str, Path)):
-        fasta = _open_fasta(fasta)  # once, not per chunk
+        fasta = open_fasta(fasta)  # once, not per chunk
     starts = tile_starts(chrom_len, width, overlap)
     lo, hi = owned_intervals(starts, width)
     np.clip(lo, 0, chrom_len, out=lo)  # only the padded tile of a short chromosome reaches out
@@ -435,7 +435,7 @@ def export_tiled(
     :func:`tile_chromosome` for the other arguments.
     """
     if isinstance(fasta, (str, Path)):
-        fasta = _open_fasta(fasta)
+        fasta = open_fasta(fasta)
     for chrom in chroms:
         chrom_len = writer.chrom_sizes[chrom]
         for start, values in tile_chromosome(

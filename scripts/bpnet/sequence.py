@@ -79,7 +79,7 @@ def read_fasta_windows(fasta, chroms, starts, length: int) -> np.ndarray:
     """
     import pyfaidx
 
-    fa = fasta if isinstance(fasta, pyfaidx.Fasta) else _open_fasta(fasta)
+    fa = fasta if isinstance(fasta, pyfaidx.Fasta) else open_fasta(fasta)
     chroms = np.asarray(chroms)
     starts = np.asarray(starts, dtype=np.int64)
     out = np.empty((len(starts), length), dtype=np.uint8)
@@ -112,7 +112,8 @@ def read_fasta_windows(fasta, chroms, starts, length: int) -> np.ndarray:
     return out
 
 
-def _open_fasta(path):
+def open_fasta(path):
+    """Open an indexed FASTA (pyfaidx, raw upper-case strings); a missing or bad file is a clear error."""
     import pyfaidx
 
     try:
