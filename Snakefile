@@ -8,10 +8,16 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The default config is read only when no --configfile is given: Snakemake would otherwise
+# deep-merge a user's config into it, and a dataset with other task names would inherit the
+# simulated tasks. Give a complete config with --configfile (config/oskn.yaml is one).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/windows.smk"
 include: "workflow/rules/dataset.smk"
