@@ -21,7 +21,6 @@ task1 -, task2 +, ...); ``control`` float32 (N, W + 2C, 2) when used; ``chrom``,
 from __future__ import annotations
 
 import logging
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BPNetInputError
+from .npz import read_npz, write_npz
 from .sequence import N_CODE, open_fasta, read_fasta_windows
 from .tracks import open_bigwig, read_windows
 
@@ -37,7 +37,6 @@ REQUIRED_KEYS = ("sequence", "counts", "chrom", "start", "split", "window_tasks"
                  "extra_context")
 _COUNT_DTYPES = (np.uint8, np.uint16, np.int32)
 # Fixed zip member timestamp so that the same inputs give byte-identical dataset files.
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass
@@ -337,32 +336,17 @@ def build_dataset(
 
 
 def write_dataset(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write the arrays as an uncompressed .npz (what np.savez writes), byte-for-byte reproducible.
-
-    np.savez stamps each member with the current time; here every member gets a fixed timestamp,
-    so the same arrays give the same bytes. ``np.load`` reads the file as usual.
-    """
+    """Write the arrays as an uncompressed .npz, byte-for-byte reproducible (:func:`bpnet.npz.write_npz`)."""
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
         raise ValueError(f"dataset arrays lack {missing}")
-    with zipfile.ZipFile(path, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for key, val in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_DATE)
-            info.compress_type = zipfile.ZIP_STORED
-            with zf.open(info, "w", force_zip64=True) as fh:
-                np.lib.format.write_array(fh, np.asanyarray(val), allow_pickle=False)
+    write_npz(path, arrays)
 
 
 def load_dataset(path: str | Path) -> Dataset:
     """Load dataset.npz into a :class:`Dataset`; a missing file or key is a clear error."""
     path = Path(path)
-    if not path.exists():
-        raise BPNetInputError(f"dataset file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise BPNetInputError(f"cannot read dataset {path} as .npz: {err}") from err
+    data = read_npz(path, what="dataset", producer="build_dataset")
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise BPNetInputError(f"dataset {path} lacks the array(s) {missing}; rebuild it with rule build_dataset")

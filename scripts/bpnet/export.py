@@ -29,13 +29,13 @@ memory, and run-length encoding gains nothing on real-valued predictions.)
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from .errors import BPNetInputError
+from .npz import read_npz
 from .sequence import N_CODE, open_fasta, read_fasta_windows
 from .tracks import read_chrom_sizes, read_windows
 
@@ -340,24 +340,6 @@ class TrackWriter:
 # --------------------------------------------------------------------------------------------
 
 
-def read_npz_fields(path: str | Path, keys: Sequence[str], what: str, producer: str) -> dict[str, np.ndarray]:
-    """Only the named arrays of an ``.npz`` (members are read on access, so a dataset's sequence
-    and counts, most of its bytes, are never loaded); a missing file or key is a clear error."""
-    path = Path(path)
-    if not path.exists():
-        raise BPNetInputError(f"{what} file {path} does not exist; run rule {producer}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in keys if k not in npz.files]
-            if missing:
-                raise BPNetInputError(f"{what} file {path} lacks the array(s) {missing}; rerun rule {producer}")
-            return {k: npz[k] for k in keys}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        if isinstance(err, BPNetInputError):
-            raise
-        raise BPNetInputError(f"cannot read {what} file {path} as .npz: {err}") from err
-
-
 def load_test_predictions(
     predictions_path: str | Path, dataset_path: str | Path, tasks: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -367,14 +349,14 @@ def load_test_predictions(
         ``chroms`` ``(n,)`` str, ``starts`` ``(n,)`` int64 (core window starts) and ``profile``
         ``(n, W, 2 T)`` float32 of the predicted rows whose dataset split is ``test``.
     """
-    pred = read_npz_fields(predictions_path, ["index", "profile", "tasks"], "predictions", "predict")
+    pred = read_npz(predictions_path, ["index", "profile", "tasks"], "predictions", "predict")
     index, profile, pred_tasks = pred["index"], pred["profile"], [str(t) for t in pred["tasks"]]
     if pred_tasks != list(tasks):
         raise BPNetInputError(
             f"predictions file {predictions_path} has tasks {pred_tasks}, but data.tasks is {list(tasks)}; "
             "rerun rule predict"
         )
-    ds = read_npz_fields(dataset_path, ["chrom", "start", "split", "width"], "dataset", "build_dataset")
+    ds = read_npz(dataset_path, ["chrom", "start", "split", "width"], "dataset", "build_dataset")
     chroms, starts, split, width = ds["chrom"], ds["start"], ds["split"], int(ds["width"])
     if profile.ndim != 3 or profile.shape[1] != width or profile.shape[2] != 2 * len(tasks):
         raise BPNetInputError(
@@ -491,7 +473,7 @@ def main(smk, log) -> None:
     device = resolve_device(smk.params.device)
     torch.set_num_threads(max(1, int(smk.threads)))
     chroms = resolve_regions(regions, chrom_sizes, smk.input.chrom_sizes)
-    width = int(read_npz_fields(smk.input.dataset, ["width"], "dataset", "build_dataset")["width"])
+    width = int(read_npz(smk.input.dataset, ["width"], "dataset", "build_dataset")["width"])
     check_tile_overlap(width, overlap)
     model = load_checkpoint(smk.input.model)
     if list(model.config.tasks) != tasks:

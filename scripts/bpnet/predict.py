@@ -84,6 +84,7 @@ def main(smk, log) -> None:
     postprocessed expected counts over the core window, ``tasks``.
     """
     from .dataset import load_dataset
+    from .evaluate import save_predictions
     from .weights import load_checkpoint
 
     dataset = load_dataset(smk.input.dataset)
@@ -99,4 +100,4 @@ def main(smk, log) -> None:
     device = resolve_device(smk.params.device)
     log.info("predicting %d windows (%s) on %s", len(index), ", ".join(smk.params.splits), device)
     profile = predict_profile(model, dataset.sequence[index, c:c + w], control, batch_size=128, device=device)
-    np.savez(smk.output.predictions, index=index.astype(np.int64), profile=profile, tasks=np.asarray(dataset.tasks))
+    save_predictions(smk.output.predictions, index, profile, dataset.tasks)

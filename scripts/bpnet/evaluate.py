@@ -1,0 +1,527 @@
+"""Evaluation of predicted tracks against the observed counts: tidy table, JSON summary, plot.
+
+Inputs (formats of the team contract):
+
+* ``dataset.npz`` (loaded with :func:`bpnet.dataset.load_dataset`): ``counts`` ``(N, W + 2C, 2T)``,
+  ``split``, ``tasks``, ``width`` = W, ``extra_context`` = C. Only the core window
+  ``counts[:, C:C + W]`` is scored; task ``t`` is channels ``2t`` (+ strand) and ``2t + 1``.
+* ``predictions/{name}.npz``: ``index`` ``(M,)`` rows of the dataset, ``profile`` ``(M, W, 2T)``
+  predicted expected counts, ``tasks`` ``(T,)``. ``name`` is ``model`` or ``oracle`` (the true
+  expected-rate tracks of the simulated dataset: what a perfect model would predict, so the
+  reference ceiling beside the model; only the read sampling noise separates it from the data).
+
+Output: a tidy table with columns ``model, split, task, metric, binsize, value``. Metrics (see
+:mod:`bpnet.metrics` for the definitions):
+
+==================  =======  ==========================================================
+metric              binsize  meaning
+==================  =======  ==========================================================
+auprc               b        profile auPRC, the paper's definition
+random_auprc        b        the same with shuffled predictions (official baseline)
+n_positive_bins     b        positive bins behind the auPRC (kept regions, both strands)
+n_negative_bins     b        negative bins behind the auPRC
+n_regions_kept      -        windows passing the auPRC read-count filter
+count_spearman      -        Spearman of log(1 + total) observed vs predicted
+count_pearson       -        Pearson of the same
+count_mse           -        mean squared error of the same
+jsd                 -        mean Jensen-Shannon distance (ChromBPNet style, natural log)
+nll                 -        mean multinomial NLL per window and strand (nats)
+n_windows           -        windows of the split scored
+==================  =======  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import metrics as M
+from .errors import BPNetInputError
+from .npz import read_npz, write_npz
+
+BINNED_METRICS = ("auprc", "random_auprc", "n_positive_bins", "n_negative_bins")
+UNBINNED_METRICS = (
+    "n_regions_kept", "count_spearman", "count_pearson", "count_mse", "jsd", "nll", "n_windows",
+)
+COLUMNS = ["model", "split", "task", "metric", "binsize", "value"]
+
+# Avsec et al. 2021, from the manuscript notebooks (BPNET_FACTS.md section 5). Real mouse ESC
+# ChIP-nexus data, not the simulated dataset: shown beside our numbers for orientation only.
+PAPER_REAL_DATA = {
+    "note": (
+        "The paper's numbers (Avsec et al. 2021, manuscript notebooks) for BPNet-OSKN on the REAL "
+        "mouse ESC ChIP-nexus data. They are not computed by this pipeline and are not comparable "
+        "to a simulated dataset; they are given for orientation only."
+    ),
+    "valid": {
+        "chromosomes": ["chr2", "chr3", "chr4"],
+        "model": "multi-task BPNet without bias correction",
+        "profile_auprc_binsize_1": {
+            "Oct4": 0.183, "Sox2": 0.380, "Nanog": 0.449, "Klf4": 0.157, "mean": 0.292,
+        },
+        "count_spearman": {
+            "Oct4": 0.479, "Sox2": 0.442, "Nanog": 0.601, "Klf4": 0.577, "mean": 0.525,
+        },
+    },
+    "test": {
+        "chromosomes": ["chr1", "chr8", "chr9"],
+        "count_pearson": {"Oct4": 0.627, "Sox2": 0.612, "Nanog": 0.595, "Klf4": 0.643},
+        "count_pearson_replicate_concordance": {
+            "Oct4": 0.955, "Sox2": 0.874, "Nanog": 0.980, "Klf4": 0.930,
+        },
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks
+
+
+def check_dataset_tasks(dataset: Any, dataset_path: str, tasks: Sequence[str]) -> None:
+    """The dataset's tasks and channels must be the config's ``data.tasks``, in order."""
+    ds_tasks = [str(t) for t in np.asarray(dataset.tasks).ravel()]
+    if ds_tasks != list(tasks):
+        raise BPNetInputError(
+            f"{dataset_path} holds tasks {ds_tasks} but config key data.tasks lists "
+            f"{list(tasks)}; rebuild the dataset for this config"
+        )
+    n_channels = np.asarray(dataset.counts).shape[-1]
+    if n_channels != 2 * len(tasks):
+        raise BPNetInputError(
+            f"{dataset_path}: counts have {n_channels} channels, expected 2 per task "
+            f"({2 * len(tasks)} for {len(tasks)} tasks)"
+        )
+
+
+def check_thresholds(evaluation: Mapping[str, Any]) -> None:
+    """The auPRC thresholds must satisfy 0 <= neg_max_threshold <= pos_min_threshold."""
+    pos = evaluation.get("pos_min_threshold", M.POS_MIN_THRESHOLD)
+    neg = evaluation.get("neg_max_threshold", M.NEG_MAX_THRESHOLD)
+    if not 0 <= neg <= pos:
+        raise BPNetInputError(
+            f"config key evaluation.neg_max_threshold ({neg}) must lie between 0 and "
+            f"evaluation.pos_min_threshold ({pos})"
+        )
+
+
+def load_predictions(
+    path: str | Path,
+    dataset: Any,
+    dataset_path: str | Path,
+    splits: Sequence[str] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read and check a predictions file against the dataset it predicts.
+
+    Args:
+        path: ``predictions/{name}.npz`` with ``index`` ``(M,)``, ``profile`` ``(M, W, 2T)``,
+            ``tasks`` ``(T,)``.
+        dataset: the loaded dataset.
+        dataset_path: its file, named in error messages.
+        splits: every window of these splits must have a prediction.
+
+    Returns:
+        ``(index int64 (M,), profile float32 (M, W, 2T))``.
+
+    Tasks, width, channels, index range or missing windows that disagree with the dataset are a
+    :class:`BPNetInputError` naming both files.
+    """
+    both = f"predictions {path} and dataset {dataset_path}"
+    arrays = read_npz(path, ["index", "profile", "tasks"], "predictions")
+    index = np.asarray(arrays["index"])
+    profile = np.asarray(arrays["profile"], dtype=np.float32)
+    tasks = [str(t) for t in np.asarray(arrays["tasks"]).ravel()]
+
+    ds_tasks = [str(t) for t in np.asarray(dataset.tasks).ravel()]
+    width = int(dataset.width)
+    n = len(dataset.split)
+    if tasks != ds_tasks:
+        raise BPNetInputError(f"{both} disagree on the tasks: {tasks} vs {ds_tasks}")
+    if profile.ndim != 3 or profile.shape[1] != width or profile.shape[2] != 2 * len(ds_tasks):
+        raise BPNetInputError(
+            f"{both} disagree: profile has shape {profile.shape}, expected "
+            f"(M, {width}, {2 * len(ds_tasks)}) for width {width} and {len(ds_tasks)} tasks"
+        )
+    if index.ndim != 1 or len(index) != len(profile) or not np.issubdtype(index.dtype, np.integer):
+        raise BPNetInputError(
+            f"predictions {path}: index must be integers of shape ({len(profile)},) (one per "
+            f"profile row), got {index.dtype} {index.shape}"
+        )
+    if len(index) and (index.min() < 0 or index.max() >= n):
+        raise BPNetInputError(f"{both} disagree: index values must be rows 0..{n - 1}")
+    if len(np.unique(index)) != len(index):
+        raise BPNetInputError(f"predictions {path}: index repeats dataset rows")
+    if not np.isfinite(profile).all() or (profile < 0).any():
+        raise BPNetInputError(
+            f"predictions {path}: profile must be finite expected counts >= 0"
+        )
+    wanted = np.flatnonzero(np.isin(np.asarray(dataset.split).astype(str), list(splits)))
+    lacking = np.setdiff1d(wanted, index)
+    if lacking.size:
+        raise BPNetInputError(
+            f"{both} disagree: {lacking.size} windows of split(s) {list(splits)} have no "
+            f"prediction (first: dataset row {lacking[0]}); predict evaluation.splits"
+        )
+    return index.astype(np.int64), profile
+
+
+def save_predictions(path: str | Path, index: np.ndarray, profile: np.ndarray, tasks) -> None:
+    """Write a predictions file: ``index`` int64 ``(M,)``, ``profile`` float32 ``(M, W, 2T)``,
+    ``tasks`` ``(T,)`` str.
+
+    The layout of ``np.savez`` (uncompressed zip of .npy members), but with a fixed member
+    timestamp so that the same arrays give the same bytes (np.savez stamps the current time).
+    """
+    write_npz(
+        path,
+        {
+            "index": np.asarray(index, dtype=np.int64),
+            "profile": np.asarray(profile, dtype=np.float32),
+            "tasks": np.asarray(list(tasks), dtype=str),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def _split_arrays(dataset: Any, index: np.ndarray, profile: np.ndarray, split: str, name: str):
+    """Observed core counts ``(n, W, 2T)`` and predicted profile ``(n, W, 2T)`` of one split."""
+    splits = np.asarray(dataset.split).astype(str)
+    rows = np.flatnonzero(splits == split)
+    lookup = np.full(len(splits), -1, dtype=np.int64)
+    lookup[index] = np.arange(len(index))
+    prow = lookup[rows]
+    if (prow < 0).any():
+        raise BPNetInputError(
+            f"predictions {name!r} lack {int((prow < 0).sum())} of the {len(rows)} {split} "
+            f"windows (first: dataset row {rows[prow < 0][0]})"
+        )
+    c, w = int(dataset.extra_context), int(dataset.width)
+    obs = np.asarray(dataset.counts)[rows, c:c + w]
+    return obs, profile[prow]
+
+
+def evaluate(
+    dataset: Any,
+    predictions: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    splits: Sequence[str],
+    binsizes: Sequence[int],
+    tasks: Sequence[str],
+    seed: int = 0,
+    pos_min_threshold: float = M.POS_MIN_THRESHOLD,
+    neg_max_threshold: float = M.NEG_MAX_THRESHOLD,
+    required_min_pos_counts: float = M.REQUIRED_MIN_POS_COUNTS,
+    log: logging.Logger | None = None,
+) -> pd.DataFrame:
+    """Score every prediction set on every split and task.
+
+    Args:
+        dataset: loaded ``dataset.npz`` (``counts`` ``(N, W + 2C, 2T)``, ``split`` ``(N,)``,
+            ``tasks``, ``width``, ``extra_context``).
+        predictions: ``{name: (index (M,), profile (M, W, 2T))}``, checked by
+            :func:`load_predictions`.
+        splits: splits to score, e.g. ``["test", "valid"]``.
+        binsizes: auPRC bin sizes, e.g. ``[1, 2, 5, 10]``.
+        tasks: task names in channel order (task ``t`` is channels ``2t, 2t + 1``).
+        seed: seed of the random auPRC baseline.
+
+    Returns:
+        Tidy DataFrame ``model, split, task, metric, binsize, value`` (binsize is a nullable
+        integer, missing for unbinned metrics). Why an auPRC is NaN is listed in
+        ``table.attrs["notes"]``. A split without windows gives ``n_windows = 0`` and NaN metrics.
+    """
+    log = log or logging.getLogger("bpnet")
+    check_dataset_tasks(dataset, "the dataset", tasks)
+    rows: list[tuple] = []
+    notes: list[str] = []
+
+    def add(model, split, task, metric, binsize, value):
+        rows.append((model, split, task, metric, binsize, float(value)))
+
+    for name, (index, profile) in predictions.items():
+        for split in splits:
+            obs_all, pred_all = _split_arrays(dataset, np.asarray(index), profile, split, name)
+            n = len(obs_all)
+            if n == 0:
+                notes.append(f"{name}/{split}: the dataset has no {split} windows")
+                log.warning("%s", notes[-1])
+            for t, task in enumerate(tasks):
+                obs = obs_all[..., 2 * t:2 * t + 2].astype(np.float64)
+                pred = pred_all[..., 2 * t:2 * t + 2].astype(np.float64)
+                probs = M.profile_to_probs(pred)
+                auprcs = M.profile_auprc_binsizes(
+                    obs, probs, binsizes,
+                    pos_min_threshold=pos_min_threshold,
+                    neg_max_threshold=neg_max_threshold,
+                    required_min_pos_counts=required_min_pos_counts,
+                    seed=seed,
+                )
+                for b, res in auprcs.items():
+                    add(name, split, task, "auprc", b, res.auprc)
+                    add(name, split, task, "random_auprc", b, res.random_auprc)
+                    add(name, split, task, "n_positive_bins", b, res.n_positives)
+                    add(name, split, task, "n_negative_bins", b, res.n_negatives)
+                    if res.reason and n:  # an empty split has its own note
+                        notes.append(f"{name}/{split}/{task}/binsize {b}: {res.reason}")
+                        log.warning("auPRC is NaN for %s", notes[-1])
+                n_kept = M.regions_kept(obs, pos_min_threshold, required_min_pos_counts).sum()
+                # Negative predicted totals cannot occur (profiles are checked >= 0).
+                cm = M.count_metrics(obs.sum(axis=(1, 2)), pred.sum(axis=(1, 2)))
+                add(name, split, task, "n_regions_kept", None, n_kept)
+                add(name, split, task, "count_spearman", None, cm["spearman"])
+                add(name, split, task, "count_pearson", None, cm["pearson"])
+                add(name, split, task, "count_mse", None, cm["mse"])
+                add(name, split, task, "jsd", None, M.jensen_shannon(obs, probs) if n else np.nan)
+                add(name, split, task, "nll", None, M.multinomial_nll(obs, probs))
+                add(name, split, task, "n_windows", None, n)
+                first = next(iter(auprcs.values()), None)
+                log.info(
+                    "%s %s %s: %d windows, auPRC %s (random %s) at binsize %s, count Pearson %.3f",
+                    name, split, task, n, *(
+                        (f"{first.auprc:.3f}", f"{first.random_auprc:.3f}", binsizes[0])
+                        if first else ("-", "-", "-")
+                    ), cm["pearson"],
+                )
+
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table["binsize"] = table["binsize"].astype("Int64")
+    table.attrs["notes"] = notes
+    return table
+
+
+def log_totals(
+    dataset: Any,
+    predictions: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    split: str,
+    tasks: Sequence[str],
+) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """``{model: {task: (observed, predicted)}}`` log(1 + total) per window ``(n,)`` of a split."""
+    out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for name, (index, profile) in predictions.items():
+        obs_all, pred_all = _split_arrays(dataset, np.asarray(index), profile, split, name)
+        out[name] = {
+            task: (
+                np.log1p(obs_all[..., 2 * t:2 * t + 2].sum(axis=(1, 2), dtype=np.float64)),
+                np.log1p(pred_all[..., 2 * t:2 * t + 2].sum(axis=(1, 2), dtype=np.float64)),
+            )
+            for t, task in enumerate(tasks)
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+
+
+def _clean(value: float) -> float | None:
+    """JSON has no NaN: missing numbers become null."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def summarize(table: pd.DataFrame) -> dict:
+    """JSON-ready summary: per model, split and task the headline numbers, plus task means.
+
+    ``{"models": {model: {split: {task | "mean": {metric: value | {binsize: value}}}}},
+    "notes": [...], "paper_real_data": PAPER_REAL_DATA}``; NaN becomes null.
+    """
+    models: dict = {}
+    for (model, split), part in table.groupby(["model", "split"], sort=False):
+        per_task: dict = {}
+        for task, rows in part.groupby("task", sort=False):
+            entry: dict = {}
+            for metric in ("auprc", "random_auprc"):
+                sel = rows[rows.metric == metric]
+                entry[metric] = {str(int(b)): _clean(float(v)) for b, v in zip(sel.binsize, sel.value)}
+            for metric in ("count_spearman", "count_pearson", "count_mse", "jsd", "nll",
+                           "n_windows", "n_regions_kept"):
+                sel = rows[rows.metric == metric]
+                value = _clean(float(sel.value.iloc[0])) if len(sel) else None
+                entry[metric] = int(value) if metric.startswith("n_") and value is not None else value
+            per_task[str(task)] = entry
+        # Task means, like the official average_profile / average_counts (NaN tasks skipped).
+        mean: dict = {}
+        for metric in ("auprc", "random_auprc"):
+            sel = part[part.metric == metric]
+            mean[metric] = {
+                str(int(b)): _clean(float(g.value.mean())) for b, g in sel.groupby("binsize")
+            }
+        for metric in ("count_spearman", "count_pearson", "count_mse", "jsd", "nll"):
+            mean[metric] = _clean(float(part[part.metric == metric].value.mean()))
+        per_task["mean"] = mean
+        models.setdefault(str(model), {})[str(split)] = per_task
+    return {
+        "description": (
+            "Metrics of this pipeline's predictions (models) on its own dataset; 'oracle' scores "
+            "the true expected-rate tracks (simulated data only), the ceiling for any model. "
+            "Full table: metrics.tsv."
+        ),
+        "models": models,
+        "notes": list(table.attrs.get("notes", [])),
+        "paper_real_data": PAPER_REAL_DATA,
+    }
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write the tidy table as TSV: empty binsize for unbinned metrics, ``NaN`` for no value."""
+    out = table.copy()
+    out["binsize"] = out["binsize"].astype(object).where(out["binsize"].notna(), "")
+    out.to_csv(path, sep="\t", index=False, na_rep="NaN")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a metrics.tsv back (binsize as a nullable integer)."""
+    table = pd.read_csv(path, sep="\t")
+    table["binsize"] = table["binsize"].astype("Int64")
+    return table
+
+
+def plot_metrics(
+    table: pd.DataFrame,
+    totals: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
+    split: str,
+    path: str | Path,
+) -> None:
+    """Two rows of panels, one column per task, for one split.
+
+    Top: auPRC against bin size for each model (solid) and its random baseline (dotted).
+    Bottom: observed vs predicted log(1 + total counts) per window, one colour per model.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(table.task))
+    models = list(dict.fromkeys(table.model))
+    colors = {m: f"C{i}" for i, m in enumerate(models)}
+    fig, axes = plt.subplots(2, max(len(tasks), 1), figsize=(3.6 * max(len(tasks), 1), 7),
+                             squeeze=False)
+    part = table[table.split == split]
+    for j, task in enumerate(tasks):
+        ax = axes[0, j]
+        for m in models:
+            for metric, style, label in (("auprc", "-o", m), ("random_auprc", ":", f"{m} random")):
+                sel = part[(part.model == m) & (part.task == task) & (part.metric == metric)]
+                ax.plot(sel.binsize.astype(float), sel.value, style, color=colors[m], label=label)
+        binsizes = sorted({int(b) for b in part[part.metric == "auprc"].binsize.dropna()})
+        if binsizes:
+            ax.set_xscale("log")
+            ax.set_xticks(binsizes, [str(b) for b in binsizes])
+            ax.minorticks_off()
+        ax.set_title(f"{task} ({split})")
+        ax.set_xlabel("bin size (bp)")
+        ax.set_ylabel("profile auPRC")
+        ax.set_ylim(0, 1)
+        ax = axes[1, j]
+        lo, hi = np.inf, -np.inf
+        for m in models:
+            obs, pred = totals.get(m, {}).get(task, (np.array([]), np.array([])))
+            sel = part[(part.model == m) & (part.task == task) & (part.metric == "count_pearson")]
+            r = float(sel.value.iloc[0]) if len(sel) else np.nan
+            ax.scatter(obs, pred, s=4 if obs.size > 500 else 12, alpha=0.4, color=colors[m],
+                       label=f"{m} (r={r:.2f})")
+            if obs.size:
+                lo = min(lo, obs.min(), pred.min())
+                hi = max(hi, obs.max(), pred.max())
+        if np.isfinite(lo):
+            ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+        ax.set_xlabel("observed log(1 + total)")
+        ax.set_ylabel("predicted log(1 + total)")
+        ax.legend(fontsize=7, loc="best")
+    axes[0, 0].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule entry points
+
+
+def main(smk: Any, log: logging.Logger) -> None:
+    """Rule ``evaluate``: metrics.tsv, summary.json and metrics.png of every prediction set."""
+    from .dataset import load_dataset
+
+    ds_path = str(smk.input.dataset)
+    evaluation = dict(smk.params.evaluation)
+    tasks = list(smk.params.tasks)
+    check_thresholds(evaluation)
+    splits = list(evaluation["splits"])
+    dataset = load_dataset(ds_path)
+    check_dataset_tasks(dataset, ds_path, tasks)
+
+    names = list(smk.params.names)
+    paths = [str(p) for p in smk.input.predictions]
+    if len(names) != len(paths):
+        raise ValueError(f"params.names {names} and input.predictions {paths} differ in length")
+    predictions = {}
+    for name, path in zip(names, paths):
+        predictions[name] = load_predictions(path, dataset, ds_path, splits)
+        log.info("read %s: %d windows from %s", name, len(predictions[name][0]), path)
+
+    table = evaluate(
+        dataset, predictions, splits, list(evaluation["binsizes"]), tasks,
+        seed=int(smk.params.seed),
+        pos_min_threshold=evaluation.get("pos_min_threshold", M.POS_MIN_THRESHOLD),
+        neg_max_threshold=evaluation.get("neg_max_threshold", M.NEG_MAX_THRESHOLD),
+        required_min_pos_counts=evaluation.get(
+            "required_min_pos_counts", M.REQUIRED_MIN_POS_COUNTS
+        ),
+        log=log,
+    )
+    write_table(table, smk.output.metrics)
+    summary = summarize(table)
+    Path(smk.output.summary).write_text(json.dumps(summary, indent=2) + "\n")
+    # Plot the first split that has windows (test by default).
+    present = set(np.asarray(dataset.split).astype(str))
+    plot_split = next((s for s in splits if s in present), splits[0])
+    totals = log_totals(dataset, predictions, plot_split, tasks)
+    plot_metrics(table, totals, plot_split, smk.output.plot)
+    for name, per_split in summary["models"].items():
+        for split, per_task in per_split.items():
+            m = per_task["mean"]
+            log.info(
+                "%s %s: mean auPRC %s, count Spearman %s, count Pearson %s",
+                name, split, m["auprc"], m["count_spearman"], m["count_pearson"],
+            )
+
+
+def oracle_main(smk: Any, log: logging.Logger) -> None:
+    """Rule ``oracle_predictions``: the true expected-rate tracks at the evaluation windows.
+
+    Reads ``input.truth`` (bigWigs task1 +, task1 -, task2 +, ...) over the core window of every
+    dataset row of ``evaluation.splits`` and writes them in the predictions format.
+    """
+    from .dataset import load_dataset
+    from .tracks import read_windows
+
+    ds_path = str(smk.input.dataset)
+    tasks = list(smk.params.tasks)
+    truth = [str(p) for p in smk.input.truth]
+    if len(truth) != 2 * len(tasks):
+        raise BPNetInputError(
+            f"config key data.truth: expected a pos and a neg bigWig for each of the tasks "
+            f"{tasks} ({2 * len(tasks)} files), got {len(truth)}"
+        )
+    dataset = load_dataset(ds_path)
+    check_dataset_tasks(dataset, ds_path, tasks)
+    splits = list(smk.params.evaluation["splits"])
+    rows = np.flatnonzero(np.isin(np.asarray(dataset.split).astype(str), splits))
+    log.info("reading %d truth tracks over %d windows of %s", len(truth), len(rows), splits)
+    profile = read_windows(
+        truth, np.asarray(dataset.chrom)[rows], np.asarray(dataset.start)[rows],
+        int(dataset.width), dtype=np.float32,
+    )
+    if (profile < 0).any():
+        raise BPNetInputError(
+            f"truth bigWigs {truth} hold negative values; expected rates must be >= 0"
+        )
+    save_predictions(smk.output[0], rows, profile, tasks)
+    log.info("wrote oracle predictions for %d windows to %s", len(rows), smk.output[0])
