@@ -1,29 +1,127 @@
-# Helpers shared by every rule file: config validation, per-experiment config, paths.
+# Helpers shared by every rule file: config validation, experiments, per-experiment config, paths.
 
 import copy
+import re
 
 from snakemake.utils import validate
 
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+# Sections an experiment may override; everything else is shared by all experiments.
+EXPERIMENT_SECTIONS = ("seed", "device", "data", "windows", "dataset", "model", "training", "evaluation", "export", "interpretation")
+
+
+def _deep_merge(base, override):
+    """``base`` updated with ``override``, recursing into dicts (a copy; inputs untouched)."""
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _build_experiments():
+    """``{name: config}`` of every experiment, cross-validation folds included.
+
+    Without an ``experiments`` section there is one experiment, named by ``experiment``, with the
+    top-level settings. Each entry of ``experiments`` is the top-level config deep-merged with the
+    entry's overrides; its optional ``tasks`` list picks a subset of ``data.tasks`` (in that order).
+    ``cross_validation.folds`` turns every experiment into one per fold, ``<name>_fold<i>``, with
+    the fold's valid/test chromosomes.
+    """
+    base = {k: v for k, v in config.items() if k not in ("experiments", "ensembles", "cross_validation")}
+    specs = config.get("experiments") or {config["experiment"]: {}}
+    exps = {}
+    for name, spec in specs.items():
+        spec = dict(spec or {})
+        tasks = spec.pop("tasks", None)
+        cfg = _deep_merge(base, spec)
+        cfg["experiment"] = name
+        if tasks is not None:
+            unknown = [t for t in tasks if t not in cfg["data"]["tasks"]]
+            if unknown:
+                raise ValueError(
+                    f"config key experiments.{name}.tasks: {unknown} not in data.tasks ({list(cfg['data']['tasks'])})"
+                )
+            cfg["data"]["tasks"] = {t: cfg["data"]["tasks"][t] for t in tasks}
+            if cfg["data"].get("truth"):
+                cfg["data"]["truth"] = {t: v for t, v in cfg["data"]["truth"].items() if t in tasks}
+        # the merged config is validated on its own, so a bad override names its key
+        validate(cfg, schema="../schemas/config.schema.yaml")
+        exps[name] = cfg
+    folds = (config.get("cross_validation") or {}).get("folds") or []
+    if folds:
+        expanded = {}
+        for name, cfg in exps.items():
+            for i, fold in enumerate(folds, start=1):
+                fold_cfg = copy.deepcopy(cfg)
+                fold_cfg["windows"].update(fold)
+                fold_cfg["experiment"] = f"{name}_fold{i}"
+                expanded[fold_cfg["experiment"]] = fold_cfg
+        exps = expanded
+    return exps
+
+
+EXPERIMENTS = _build_experiments()
+
+
+def _build_ensembles():
+    """``{name: [member experiments]}``; members must share the dataset (windows and data)."""
+    ensembles = {}
+    for name, members in (config.get("ensembles") or {}).items():
+        if name in EXPERIMENTS:
+            raise ValueError(f"config key ensembles.{name}: the name is already an experiment")
+        unknown = [m for m in members if m not in EXPERIMENTS]
+        if unknown:
+            raise ValueError(f"config key ensembles.{name}: unknown experiment(s) {unknown}; known: {list(EXPERIMENTS)}")
+        first = EXPERIMENTS[members[0]]
+        for m in members[1:]:
+            for section in ("data", "windows", "dataset"):
+                if EXPERIMENTS[m][section] != first[section]:
+                    raise ValueError(
+                        f"config key ensembles.{name}: members {members[0]} and {m} differ in section "
+                        f"{section!r}; an ensemble averages predictions on one dataset"
+                    )
+        ensembles[name] = list(members)
+    return ensembles
+
+
+ENSEMBLES = _build_ensembles()
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
 
 wildcard_constraints:
-    exp=r"[A-Za-z0-9_.-]+",
+    exp=_alternatives(list(EXPERIMENTS) + list(ENSEMBLES)),
+    trained=_alternatives(EXPERIMENTS),
+    ensemble=_alternatives(ENSEMBLES),
     task=r"[A-Za-z0-9_.-]+",
     strand=r"pos|neg",
 
 
 def experiment_names():
-    """Names of the experiments in the config (one for now: config["experiment"])."""
-    return [config["experiment"]]
+    """Names of the trained experiments (cross-validation folds expanded)."""
+    return list(EXPERIMENTS)
 
 
 def exp_config(exp):
-    """The validated config of experiment ``exp`` (a deep copy, safe to hand to scripts)."""
-    if exp not in experiment_names():
+    """The validated config of experiment ``exp`` (an ensemble: its first member's); a deep copy."""
+    if exp in ENSEMBLES:
+        exp = ENSEMBLES[exp][0]
+    if exp not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {exp!r}; the config defines {experiment_names()}")
-    return copy.deepcopy(config)
+    return copy.deepcopy(EXPERIMENTS[exp])
+
+
+def dataset_path(exp):
+    """The dataset an experiment (or an ensemble, through its first member) is evaluated on."""
+    source = ENSEMBLES[exp][0] if exp in ENSEMBLES else exp
+    return f"results/{source}/dataset.npz"
 
 
 def task_names(exp):
@@ -63,20 +161,27 @@ def prediction_names(exp):
     return ["model"] + (["oracle"] if truth_files(exp) else [])
 
 
+def experiment_outputs(exp):
+    """What one trained experiment delivers: metrics, plots, tracks (and interpretation)."""
+    out = [
+        f"results/{exp}/evaluation/metrics.tsv",
+        f"results/{exp}/evaluation/summary.json",
+        f"results/{exp}/evaluation/metrics.png",
+        f"results/{exp}/model/training_curve.png",
+    ]
+    out += expand("results/{exp}/tracks/{task}.{strand}.bw", exp=exp, task=task_names(exp), strand=["pos", "neg"])
+    if "interpretation_outputs" in globals() and exp_config(exp).get("interpretation", {}).get("enabled", False):
+        out += interpretation_outputs(exp)
+    return out
+
+
 def all_outputs():
-    """Everything ``rule all`` asks for: metrics, plots and tracks of every experiment."""
+    """Everything ``rule all`` asks for: each experiment's outputs, ensembles, the comparison."""
     out = []
     for exp in experiment_names():
-        out += [
-            f"results/{exp}/evaluation/metrics.tsv",
-            f"results/{exp}/evaluation/summary.json",
-            f"results/{exp}/evaluation/metrics.png",
-            f"results/{exp}/model/training_curve.png",
-        ]
-        out += expand(
-            "results/{exp}/tracks/{task}.{strand}.bw",
-            exp=exp,
-            task=task_names(exp),
-            strand=["pos", "neg"],
-        )
+        out += experiment_outputs(exp)
+    for ens in ENSEMBLES:
+        out.append(f"results/{ens}/evaluation/metrics.tsv")
+    if len(EXPERIMENTS) + len(ENSEMBLES) > 1:
+        out += ["results/comparison/experiments.tsv", "results/comparison/experiments.png"]
     return out

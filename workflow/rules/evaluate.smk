@@ -7,7 +7,7 @@ rule oracle_predictions:
     # The true expected-rate tracks of the simulated dataset, read at the evaluation windows and
     # written in the predictions format: the ceiling a model can reach on this data.
     input:
-        dataset="results/{exp}/dataset.npz",
+        dataset=lambda w: dataset_path(w.exp),
         truth=lambda w: truth_files(w.exp),
     output:
         "results/{exp}/predictions/oracle.npz",
@@ -29,7 +29,7 @@ rule oracle_predictions:
 
 rule evaluate:
     input:
-        dataset="results/{exp}/dataset.npz",
+        dataset=lambda w: dataset_path(w.exp),
         predictions=lambda w: expand(
             "results/{exp}/predictions/{name}.npz", exp=w.exp, name=prediction_names(w.exp)
         ),

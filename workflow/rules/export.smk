@@ -5,9 +5,8 @@
 import os
 
 
-def export_inputs(wildcards):
+def export_inputs(exp):
     """Inputs by mode: the model's test predictions, or the checkpoint, FASTA and control."""
-    exp = wildcards.exp
     cfg = exp_config(exp)
     inputs = {
         "chrom_sizes": cfg["data"]["chrom_sizes"],
@@ -23,42 +22,43 @@ def export_inputs(wildcards):
     return inputs
 
 
-def export_is_tiling(wildcards):
-    return exp_config(wildcards.exp)["export"]["regions"] != "test"
+def export_is_tiling(exp):
+    return exp_config(exp)["export"]["regions"] != "test"
 
 
-def export_mem_mb(wildcards, input):
+def export_mem_mb(exp, input):
     """A tiling holds one chunk of 512 tiles whatever the genome size; test mode loads the
     predictions file whole, plus its stitched copy and a per-track transpose of each segment."""
-    if export_is_tiling(wildcards):
+    if export_is_tiling(exp):
         return 4000
     if not os.path.exists(input.predictions):  # sized again once rule predict has run
         return 4000
     return max(2000, int(3 * os.path.getsize(input.predictions) / 2**20))
 
 
-rule export_tracks:
-    input:
-        unpack(export_inputs),
-    output:
-        # One job writes every task and strand: a tiling predicts all channels at once.
-        expand(
-            "results/{{exp}}/tracks/{task}.{strand}.bw",
-            task=task_names(config["experiment"]),
-            strand=["pos", "neg"],
-        ),
-    params:
-        export=lambda w: exp_config(w.exp)["export"],
-        tasks=lambda w: task_names(w.exp),
-        device=lambda w: exp_config(w.exp)["device"],
-    log:
-        "logs/{exp}/export_tracks.log",
-    benchmark:
-        "results/{exp}/benchmarks/export_tracks.tsv"
-    threads: 4
-    resources:
-        mem_mb=export_mem_mb,
-        # a mammalian genome on CPU is ~5 M tiles of 0.26 GFLOP each: hours
-        runtime=lambda w: 24 * 60 if export_is_tiling(w) else 30,
-    script:
-        "../../scripts/export_tracks.py"
+# One rule per experiment (export_tracks_<experiment>): a job writes every task and strand at once,
+# since a tiling predicts all channels together, and experiments may have different task sets.
+for _exp in experiment_names():
+
+    rule:
+        name:
+            "export_tracks_" + re.sub(r"\W", "_", _exp)
+        input:
+            **export_inputs(_exp),
+        output:
+            expand("results/{exp}/tracks/{task}.{strand}.bw", exp=_exp, task=task_names(_exp), strand=["pos", "neg"]),
+        params:
+            export=exp_config(_exp)["export"],
+            tasks=task_names(_exp),
+            device=exp_config(_exp)["device"],
+        log:
+            f"logs/{_exp}/export_tracks.log",
+        benchmark:
+            f"results/{_exp}/benchmarks/export_tracks.tsv"
+        threads: 4
+        resources:
+            mem_mb=lambda w, input, exp=_exp: export_mem_mb(exp, input),
+            # a mammalian genome on CPU is ~5 M tiles of 0.26 GFLOP each: hours
+            runtime=24 * 60 if export_is_tiling(_exp) else 30,
+        script:
+            "../../scripts/export_tracks.py"

@@ -27,6 +27,9 @@ rule train:
 
 
 rule predict:
+    wildcard_constraints:
+        # ensembles get their model.npz from rule ensemble_predictions
+        exp=_alternatives(EXPERIMENTS),
     input:
         dataset="results/{exp}/dataset.npz",
         model="results/{exp}/model/model.safetensors",

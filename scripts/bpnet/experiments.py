@@ -1,0 +1,100 @@
+"""Several experiments in one config: seed-ensemble predictions and the comparison table."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import BPNetInputError
+from .npz import read_npz
+
+# The headline numbers of the comparison: (metric, binsize) -> column name.
+HEADLINE = {
+    ("auprc", 1): "profile_auprc_bin1",
+    ("auprc", 10): "profile_auprc_bin10",
+    ("count_spearman", None): "count_spearman",
+    ("count_pearson", None): "count_pearson",
+    ("jsd", None): "jsd",
+    ("n_windows", None): "n_windows",
+}
+
+
+def average_predictions(paths: Sequence[str | Path]) -> dict[str, np.ndarray]:
+    """Mean of several ``predictions/model.npz`` over the same windows.
+
+    Returns the predictions arrays (``index``, ``profile`` ``(M, W, C)`` averaged, ``tasks``).
+    Members that predict other windows or tasks are an error naming both files.
+    """
+    first = read_npz(paths[0], ["index", "profile", "tasks"], "predictions", "predict")
+    total = first["profile"].astype(np.float64)
+    for path in paths[1:]:
+        other = read_npz(path, ["index", "profile", "tasks"], "predictions", "predict")
+        for key in ("index", "tasks"):
+            if not np.array_equal(other[key], first[key]):
+                raise BPNetInputError(f"predictions {path} and {paths[0]} differ in {key}: an ensemble needs the same windows and tasks")
+        total += other["profile"]
+    return {"index": first["index"], "profile": (total / len(paths)).astype(np.float32), "tasks": first["tasks"]}
+
+
+def comparison_table(metrics: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per experiment, model, split and task with the headline metrics as columns.
+
+    Args:
+        metrics: ``{experiment: metrics.tsv table}`` (columns model, split, task, metric, binsize, value).
+    """
+    rows = []
+    for exp, table in metrics.items():
+        t = table.copy()
+        t["binsize"] = pd.to_numeric(t["binsize"], errors="coerce")
+        for (model, split, task), group in t.groupby(["model", "split", "task"], sort=False):
+            row = {"experiment": exp, "model": model, "split": split, "task": task}
+            for (metric, binsize), column in HEADLINE.items():
+                sel = group["metric"] == metric
+                sel &= group["binsize"].isna() if binsize is None else group["binsize"] == binsize
+                row[column] = group.loc[sel, "value"].iloc[0] if sel.any() else np.nan
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_comparison(table: pd.DataFrame, path: str | Path, split: str = "test") -> None:
+    """Bars of profile auPRC (bin 1) and count Spearman per task, one bar per experiment/model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sub = table[table["split"] == split]
+    if sub.empty:
+        sub = table
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, column, title in zip(axes, ("profile_auprc_bin1", "count_spearman"), ("profile auPRC (bin 1)", "count Spearman")):
+        wide = sub.pivot_table(index="task", columns=["experiment", "model"], values=column, sort=False)
+        wide.plot.bar(ax=ax, rot=0, width=0.8)
+        ax.set_title(f"{title}, {split} split")
+        ax.legend(fontsize=7, title=None)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def ensemble_main(smk, log: logging.Logger) -> None:
+    """Rule ``ensemble_predictions``: average the members' predictions."""
+    from .npz import write_npz
+
+    log.info("averaging %d members: %s", len(smk.input), ", ".join(map(str, smk.input)))
+    write_npz(smk.output[0], average_predictions(list(smk.input)))
+
+
+def compare_main(smk, log: logging.Logger) -> None:
+    """Rule ``compare_experiments``: the comparison table and plot of all experiments."""
+    tables = {}
+    for name, path in zip(smk.params.names, smk.input):
+        tables[name] = pd.read_csv(path, sep="\t")
+    table = comparison_table(tables)
+    table.to_csv(smk.output.table, sep="\t", index=False, float_format="%.4f")
+    plot_comparison(table, smk.output.plot)
+    log.info("compared %d experiments:\n%s", len(tables), table.to_string(index=False))

@@ -1,0 +1,35 @@
+# Several experiments in one config: seed ensembles (averaged predictions, evaluated like a model)
+# and the table comparing every experiment. Logic: scripts/bpnet/experiments.py.
+
+
+rule ensemble_predictions:
+    input:
+        lambda w: expand("results/{member}/predictions/model.npz", member=ENSEMBLES[w.ensemble]),
+    output:
+        "results/{ensemble}/predictions/model.npz",
+    log:
+        "logs/{ensemble}/ensemble_predictions.log",
+    threads: 1
+    resources:
+        mem_mb=lambda w, input: max(2000, int(3 * input.size_mb / max(len(input), 1))),
+        runtime=30,
+    script:
+        "../../scripts/ensemble_predictions.py"
+
+
+rule compare_experiments:
+    input:
+        expand("results/{exp}/evaluation/metrics.tsv", exp=list(EXPERIMENTS) + list(ENSEMBLES)),
+    output:
+        table=report("results/comparison/experiments.tsv", category="Experiments", caption="../report/experiments.rst"),
+        plot=report("results/comparison/experiments.png", category="Experiments", caption="../report/experiments.rst"),
+    params:
+        names=list(EXPERIMENTS) + list(ENSEMBLES),
+    log:
+        "logs/compare_experiments.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../../scripts/compare_experiments.py"
