@@ -227,3 +227,24 @@ def test_checkpoint_errors(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(BPNetInputError, match="cannot read"):
         load_checkpoint(bad)
+
+
+def test_import_weights_dispatches_by_format(tmp_path):
+    from bpnet.weights import import_weights
+
+    h5 = tmp_path / "bpnet.model.h5"
+    write_keras_h5(h5, make_keras_weights())
+    assert import_weights(h5, ["x", "y"]).config.tasks == ("x", "y")
+    with pytest.raises(BPNetInputError, match="2 task heads but 3 task names"):
+        import_weights(h5, ["x", "y", "z"])
+    ours = tmp_path / "ours.safetensors"
+    save_checkpoint(BPNet(BPNetConfig(tasks=("x", "y"), num_dilated_layers=1)), ours)
+    assert import_weights(ours, ["x", "y"]).config.num_dilated_layers == 1
+    with pytest.raises(BPNetInputError, match="predicts tasks"):
+        import_weights(ours, ["y", "x"])
+    from safetensors.torch import save_file
+    mm = tmp_path / "mm.safetensors"
+    save_file(multimolecule_state(), str(mm))
+    assert import_weights(mm, ["x", "y"]).config.hidden_size == H
+    with pytest.raises(BPNetInputError, match="model.pretrained"):
+        import_weights(tmp_path / "weights.pt", ["x"])

@@ -301,3 +301,34 @@ def load_multimolecule(
             ours[f"count_heads.{i}.{p}"] = get(f"{head_prefix}profile_count_head.count.{i}.{p}")
     _load_state(model, {k: v.contiguous() for k, v in ours.items()}, name)
     return model
+
+
+def import_weights(path: str | Path, tasks: list[str] | tuple[str, ...]) -> BPNet:
+    """Any supported weights file as a :class:`BPNet` predicting ``tasks`` (in that order).
+
+    ``.h5``: the official Keras model; ``.safetensors``: this pipeline's checkpoint, else a
+    MultiMolecule state dict. The file's number of task heads must equal ``len(tasks)``.
+    """
+    path = Path(path)
+    if path.suffix in (".h5", ".hdf5"):
+        return load_keras_h5(path, tasks=tuple(tasks))
+    if path.suffix == ".safetensors":
+        if read_checkpoint_metadata(path).get("format") == FORMAT:
+            model = load_checkpoint(path)
+            if tuple(model.config.tasks) != tuple(tasks):
+                raise BPNetInputError(f"checkpoint {path} predicts tasks {model.config.tasks}, the config's data.tasks are {tuple(tasks)}")
+            return model
+        return load_multimolecule(path, tasks=tuple(tasks))
+    raise BPNetInputError(
+        f"config key model.pretrained: {path} is neither a Keras .h5 nor a .safetensors file"
+    )
+
+
+def import_main(smk, log) -> None:
+    """Rule ``import_weights``: model.pretrained -> results/{exp}/model/model.safetensors."""
+    from .npz import read_npz
+
+    tasks = [str(t) for t in read_npz(smk.input.dataset, ["tasks"], "dataset", "build_dataset")["tasks"]]
+    model = import_weights(smk.input.weights, tasks)
+    log.info("imported %s (%d parameters, tasks %s)", smk.input.weights, model.num_parameters, ", ".join(tasks))
+    save_checkpoint(model, smk.output.model, metadata={"imported_from": str(smk.input.weights)})

@@ -66,6 +66,8 @@ def _build_experiments():
 
 
 EXPERIMENTS = _build_experiments()
+TRAINED = [e for e, c in EXPERIMENTS.items() if not c["model"]["pretrained"]]
+PRETRAINED = [e for e, c in EXPERIMENTS.items() if c["model"]["pretrained"]]
 
 
 def _build_ensembles():
@@ -102,6 +104,11 @@ wildcard_constraints:
     ensemble=_alternatives(ENSEMBLES),
     task=r"[A-Za-z0-9_.-]+",
     strand=r"pos|neg",
+
+
+def pretrained(exp):
+    """The weights file an experiment evaluates instead of training, or None."""
+    return exp_config(exp)["model"]["pretrained"]
 
 
 def experiment_names():
@@ -167,8 +174,9 @@ def experiment_outputs(exp):
         f"results/{exp}/evaluation/metrics.tsv",
         f"results/{exp}/evaluation/summary.json",
         f"results/{exp}/evaluation/metrics.png",
-        f"results/{exp}/model/training_curve.png",
     ]
+    if not pretrained(exp):
+        out.append(f"results/{exp}/model/training_curve.png")
     out += expand("results/{exp}/tracks/{task}.{strand}.bw", exp=exp, task=task_names(exp), strand=["pos", "neg"])
     if "interpretation_outputs" in globals() and exp_config(exp).get("interpretation", {}).get("enabled", False):
         out += interpretation_outputs(exp)

@@ -3,6 +3,8 @@
 
 
 rule train:
+    wildcard_constraints:
+        exp=_alternatives(TRAINED),
     input:
         dataset="results/{exp}/dataset.npz",
     output:
@@ -48,3 +50,24 @@ rule predict:
         runtime=120,
     script:
         "../../scripts/predict.py"
+
+
+rule import_weights:
+    # model.pretrained: the published (or any other) weights take the trained model's place.
+    wildcard_constraints:
+        exp=_alternatives(PRETRAINED),
+    input:
+        weights=lambda w: pretrained(w.exp),
+        dataset="results/{exp}/dataset.npz",
+    output:
+        model="results/{exp}/model/model.safetensors",
+    params:
+        model=lambda w: exp_config(w.exp)["model"],
+    log:
+        "logs/{exp}/import_weights.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../../scripts/import_weights.py"

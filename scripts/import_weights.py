@@ -1,0 +1,4 @@
+from bpnet.runner import run_rule
+from bpnet.weights import import_main
+
+run_rule(snakemake, import_main)
