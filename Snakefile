@@ -25,6 +25,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/experiments.smk"
+include: "workflow/rules/interpret.smk"
 
 
 rule all:

@@ -1,0 +1,173 @@
+# Interpretation of the trained model (config section `interpretation`):
+#   contrib_scores        DeepLIFT/DeepSHAP contribution scores (profile and count heads, per task)
+#   motif_discovery       TF-MoDISco lite per task: motifs (MEME), logos           -> modisco/{task}/
+#   motif_instances       CWM scanning of the windows                              -> instances.tsv
+#   marginalize           in-silico marginalisation of motif pairs                 -> syntax.tsv, plots
+#   interpretation_check  (simulated data) comparison with the planted motif instances
+# Logic: scripts/bpnet/interpret.py, motifs.py, syntax.py. `interpretation_outputs(exp)` lists the
+# targets of one experiment for `rule all`.
+
+import os
+
+
+def interpretation_config(exp):
+    return exp_config(exp)["interpretation"]
+
+
+def known_motifs_file(exp):
+    """The MEME file of known motifs: interpretation.known_motifs, or the package's OSKN motifs."""
+    path = interpretation_config(exp)["known_motifs"]
+    return path or os.path.join(workflow.basedir, "scripts", "bpnet", "data", "oskn_motifs.meme")
+
+
+def _interp(exp, name):
+    return f"results/{exp}/interpretation/{name}"
+
+
+def _syntax_pair_names(exp):
+    return [f"{a}__{b}" for a, b in interpretation_config(exp)["syntax"]["pairs"]]
+
+
+def interpretation_outputs(exp):
+    """Every file the interpretation rules produce for experiment `exp` ([] when disabled)."""
+    cfg = interpretation_config(exp)
+    if not cfg["enabled"]:
+        return []
+    out = [_interp(exp, "contrib.npz")]
+    out += expand(_interp(exp, "tracks/{task}.{head}.contrib.bw"), task=task_names(exp), head=cfg["heads"])
+    for task in task_names(exp):
+        out += [_interp(exp, f"modisco/{task}/{name}") for name in ("modisco.h5", "motifs.meme", "cwms.meme", "patterns.tsv", "logos")]
+    out += [_interp(exp, n) for n in ("instances.tsv", "motifs.tsv", "syntax.tsv", "syntax_summary.tsv")]
+    out += expand(_interp(exp, "syntax/{pair}.png"), pair=_syntax_pair_names(exp))
+    if cfg["truth_instances"]:
+        out.append(_interp(exp, "truth_check.tsv"))
+    return out
+
+
+rule contrib_scores:
+    input:
+        dataset="results/{exp}/dataset.npz",
+        model="results/{exp}/model/model.safetensors",
+        chrom_sizes=lambda w: exp_config(w.exp)["data"]["chrom_sizes"],
+    output:
+        contrib="results/{exp}/interpretation/contrib.npz",
+        tracks=expand(
+            "results/{{exp}}/interpretation/tracks/{task}.{head}.contrib.bw",
+            task=task_names(config["experiment"]),
+            head=interpretation_config(config["experiment"])["heads"],
+        ),
+    params:
+        interpretation=lambda w: interpretation_config(w.exp),
+        tasks=lambda w: task_names(w.exp),
+        seed=lambda w: exp_config(w.exp)["seed"],
+        device=lambda w: exp_config(w.exp)["device"],
+    log:
+        "logs/{exp}/contrib_scores.log",
+    benchmark:
+        "results/{exp}/benchmarks/contrib_scores.tsv"
+    threads: lambda w: interpretation_config(w.exp)["threads"]
+    resources:
+        # the dataset, plus float32 hypothetical contributions (T x H x M x W x 4)
+        mem_mb=lambda w, input: max(4000, int(3 * input.size_mb) + 2000),
+        # ~1 s per window on 2 CPU cores (4 tasks, 2 heads, 10 references): 500 windows took 7.6 min
+        runtime=lambda w: max(30, int(interpretation_config(w.exp)["max_windows"] or 5000) // 20),
+    script:
+        "../../scripts/contrib_scores.py"
+
+
+rule motif_discovery:
+    input:
+        contrib="results/{exp}/interpretation/contrib.npz",
+        known=lambda w: known_motifs_file(w.exp),
+    output:
+        h5="results/{exp}/interpretation/modisco/{task}/modisco.h5",
+        meme="results/{exp}/interpretation/modisco/{task}/motifs.meme",
+        cwms="results/{exp}/interpretation/modisco/{task}/cwms.meme",
+        patterns="results/{exp}/interpretation/modisco/{task}/patterns.tsv",
+        logos=directory("results/{exp}/interpretation/modisco/{task}/logos"),
+    params:
+        interpretation=lambda w: interpretation_config(w.exp),
+    log:
+        "logs/{exp}/motif_discovery.{task}.log",
+    benchmark:
+        "results/{exp}/benchmarks/motif_discovery.{task}.tsv"
+    threads: lambda w: interpretation_config(w.exp)["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../../scripts/motif_discovery.py"
+
+
+rule motif_instances:
+    input:
+        contrib="results/{exp}/interpretation/contrib.npz",
+        h5=lambda w: expand("results/{exp}/interpretation/modisco/{task}/modisco.h5", exp=w.exp, task=task_names(w.exp)),
+        known=lambda w: known_motifs_file(w.exp),
+    output:
+        instances="results/{exp}/interpretation/instances.tsv",
+        motifs="results/{exp}/interpretation/motifs.tsv",
+    params:
+        interpretation=lambda w: interpretation_config(w.exp),
+        tasks=lambda w: task_names(w.exp),
+    log:
+        "logs/{exp}/motif_instances.log",
+    benchmark:
+        "results/{exp}/benchmarks/motif_instances.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda w, input: max(4000, int(4 * input.size_mb)),
+        runtime=30,
+    script:
+        "../../scripts/motif_instances.py"
+
+
+rule marginalize:
+    input:
+        dataset="results/{exp}/dataset.npz",
+        model="results/{exp}/model/model.safetensors",
+        known=lambda w: known_motifs_file(w.exp),
+    output:
+        table="results/{exp}/interpretation/syntax.tsv",
+        summary="results/{exp}/interpretation/syntax_summary.tsv",
+        plots=expand(
+            "results/{{exp}}/interpretation/syntax/{pair}.png", pair=_syntax_pair_names(config["experiment"])
+        ),
+    params:
+        interpretation=lambda w: interpretation_config(w.exp),
+        tasks=lambda w: task_names(w.exp),
+        seed=lambda w: exp_config(w.exp)["seed"],
+        device=lambda w: exp_config(w.exp)["device"],
+    log:
+        "logs/{exp}/marginalize.log",
+    benchmark:
+        "results/{exp}/benchmarks/marginalize.tsv"
+    threads: lambda w: interpretation_config(w.exp)["threads"]
+    resources:
+        mem_mb=lambda w, input: max(4000, int(2 * input.size_mb) + 2000),
+        runtime=60,
+    script:
+        "../../scripts/marginalize.py"
+
+
+rule interpretation_check:
+    input:
+        truth=lambda w: interpretation_config(w.exp)["truth_instances"] or [],
+        contrib="results/{exp}/interpretation/contrib.npz",
+        h5=lambda w: expand("results/{exp}/interpretation/modisco/{task}/modisco.h5", exp=w.exp, task=task_names(w.exp)),
+        instances="results/{exp}/interpretation/instances.tsv",
+        syntax_summary="results/{exp}/interpretation/syntax_summary.tsv",
+        known=lambda w: known_motifs_file(w.exp),
+    output:
+        "results/{exp}/interpretation/truth_check.tsv",
+    params:
+        interpretation=lambda w: interpretation_config(w.exp),
+        tasks=lambda w: task_names(w.exp),
+    log:
+        "logs/{exp}/interpretation_check.log",
+    threads: 1
+    resources:
+        mem_mb=lambda w, input: max(2000, int(3 * input.size_mb)),
+        runtime=15,
+    script:
+        "../../scripts/interpretation_check.py"
