@@ -40,7 +40,6 @@ observed base at every position of the explained windows (overlapping windows st
 from __future__ import annotations
 
 import logging
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -50,6 +49,7 @@ import torch
 from torch import nn
 
 from .errors import BPNetInputError
+from .npz import read_npz, write_npz
 from .model import BPNet
 from .predict import codes_to_one_hot
 
@@ -389,30 +389,19 @@ class Contributions:
 
 def save_contributions(path: str | Path, c: Contributions) -> None:
     """Write ``c`` as an uncompressed .npz (layout in the module docstring)."""
-    np.savez(
-        path, index=c.index.astype(np.int64), chrom=np.asarray(c.chrom).astype(str),
+    write_npz(path, dict(
+        index=c.index.astype(np.int64), chrom=np.asarray(c.chrom).astype(str),
         start=c.start.astype(np.int64), sequence=c.sequence.astype(np.uint8),
         hypothetical=c.hypothetical.astype(np.float16), tasks=np.asarray(c.tasks), heads=np.asarray(c.heads),
         n_references=np.int64(c.n_references), seed=np.int64(c.seed),
-    )
+    ))
 
 
 def load_contributions(path: str | Path) -> Contributions:
     """Read contrib.npz; a missing file or array is a clear error naming the file."""
     path = Path(path)
     keys = ("index", "chrom", "start", "sequence", "hypothetical", "tasks", "heads", "n_references", "seed")
-    if not path.exists():
-        raise BPNetInputError(f"contribution file {path} does not exist; run rule contrib_scores")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in keys if k not in npz.files]
-            if missing:
-                raise BPNetInputError(f"contribution file {path} lacks the array(s) {missing}; rerun rule contrib_scores")
-            d = {k: npz[k] for k in keys}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        if isinstance(err, BPNetInputError):
-            raise
-        raise BPNetInputError(f"cannot read contribution file {path} as .npz: {err}") from err
+    d = read_npz(path, keys, "contribution", "contrib_scores")
     return Contributions(
         index=d["index"], chrom=d["chrom"].astype(str), start=d["start"], sequence=d["sequence"],
         hypothetical=d["hypothetical"], tasks=[str(t) for t in d["tasks"]], heads=[str(h) for h in d["heads"]],
