@@ -1,0 +1,133 @@
+"""End to end: the workflow on a tiny simulated config, through `python -m snakemake`.
+
+One run (about a minute on 2 cores) checks every output of `rule all`, then that a second run has
+nothing to do, that a change of the training section reruns training and what follows but not
+windowing, and that a config typo fails before any job runs, naming the key.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyBigWig
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "experiment": "tiny",
+    "seed": 3,
+    "device": "cpu",
+    "simulation": {"seed": 3, "scale": 0.3, "num_chroms": 10, "genome_length": 12_000_000},
+    "windows": {"width": 200},
+    "model": {"hidden_size": 8, "num_dilated_layers": 3, "stem_kernel": 9, "profile_kernel": 9},
+    "training": {"max_epochs": 2, "patience": 2, "batch_size": 64, "threads": 1},
+    "evaluation": {"binsizes": [1, 5]},
+    "interpretation": {"enabled": False},
+}
+
+
+def tiny_config(path: Path, **override) -> Path:
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for key, value in {**TINY, **override}.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key].update(value)
+        else:
+            cfg[key] = value
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", *args, "--configfile", str(config)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+def jobs_planned(result: subprocess.CompletedProcess) -> set[str]:
+    """Rule names in the 'Job stats' table of a dry run."""
+    rules, in_table = set(), False
+    for line in result.stdout.splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            parts = line.split()
+            if not parts or parts[0] == "total":
+                break
+            if not parts[0].startswith("-"):
+                rules.add(parts[0])
+    return rules
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("wf")
+    config = tiny_config(work / "tiny.yaml")
+    result = snakemake(work, config)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return work, config
+
+
+@pytest.mark.slow
+def test_outputs_of_rule_all(tiny_run):
+    work, _ = tiny_run
+    res = work / "results" / "tiny"
+    metrics = pd.read_csv(res / "evaluation" / "metrics.tsv", sep="\t")
+    assert set(metrics["model"]) == {"model", "oracle"}
+    assert set(metrics["task"]) == {"Oct4", "Sox2", "Nanog", "Klf4"}
+    assert set(metrics["split"]) == {"test", "valid"}
+    auprc = metrics[(metrics["metric"] == "auprc") & (metrics["model"] == "oracle")]["value"]
+    assert auprc.notna().all() and (auprc > 0).all()
+    summary = json.loads((res / "evaluation" / "summary.json").read_text())
+    assert summary
+    history = pd.read_csv(res / "model" / "history.tsv", sep="\t")
+    assert history["epoch"].tolist() == [1, 2]
+    assert (res / "model" / "training_curve.png").stat().st_size > 1000
+    assert not (res / "model" / "resume.pt").exists()
+    sizes = dict(line.split() for line in (work / "results/simulated/genome.chrom.sizes").read_text().splitlines())
+    for task in ("Oct4", "Klf4"):
+        for strand in ("pos", "neg"):
+            bw = pyBigWig.open(str(res / "tracks" / f"{task}.{strand}.bw"))
+            assert {c: str(n) for c, n in bw.chroms().items()} == sizes  # header: every chromosome
+            windows = pd.read_csv(res / "windows.tsv", sep="\t")
+            w = windows[windows["split"] == "test"].iloc[0]
+            vals = np.nan_to_num(bw.values(w["chrom"], int(w["start"]), int(w["end"]), numpy=True))
+            assert vals.sum() > 0
+            bw.close()
+    for rule in ("peak_windows", "build_dataset", "train", "predict", "evaluate", "export_tracks"):
+        log = work / "logs" / "tiny" / f"{rule}.log"
+        assert log.exists() and "finished" in log.read_text(), rule
+
+
+@pytest.mark.slow
+def test_second_run_does_nothing(tiny_run):
+    work, config = tiny_run
+    result = snakemake(work, config, "-n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_training_change_reruns_training_not_windowing(tiny_run):
+    work, _ = tiny_run
+    changed = tiny_config(work / "changed.yaml", training={**TINY["training"], "learning_rate": 0.001})
+    result = snakemake(work, changed, "-n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    planned = jobs_planned(result)
+    assert {"train", "predict", "evaluate"} <= planned
+    assert not planned & {"simulate_dataset", "peak_windows", "build_dataset", "oracle_predictions"}
+
+
+@pytest.mark.slow
+def test_config_typo_fails_before_any_job(tmp_path):
+    config = tiny_config(tmp_path / "typo.yaml", training={**TINY["training"], "learning_rte": 0.1})
+    result = snakemake(tmp_path, config, "-n")
+    assert result.returncode != 0
+    assert "learning_rte" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
