@@ -28,10 +28,12 @@ def _syntax_pair_names(exp):
     return [f"{a}__{b}" for a, b in interpretation_config(exp)["syntax"]["pairs"]]
 
 
-def interpretation_outputs(exp):
-    """Every file the interpretation rules produce for experiment `exp` ([] when disabled)."""
+def interpretation_outputs(exp, always=False):
+    """Every file the interpretation rules produce for experiment `exp`.
+
+    [] when interpretation.enabled is false, unless `always` (the `interpret` target)."""
     cfg = interpretation_config(exp)
-    if not cfg["enabled"]:
+    if not (cfg["enabled"] or always):
         return []
     out = [_interp(exp, "contrib.npz")]
     out += expand(_interp(exp, "tracks/{task}.{head}.contrib.bw"), task=task_names(exp), head=cfg["heads"])
@@ -42,6 +44,12 @@ def interpretation_outputs(exp):
     if cfg["truth_instances"]:
         out.append(_interp(exp, "truth_check.tsv"))
     return out
+
+
+rule interpret:
+    # `snakemake --cores 8 interpret`: the interpretation of every experiment, on demand.
+    input:
+        [f for exp in experiment_names() for f in interpretation_outputs(exp, always=True)],
 
 
 rule contrib_scores:
