@@ -1,0 +1,3 @@
+from bpnet.runner import run_rule
+from bpnet.simulate import main
+run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

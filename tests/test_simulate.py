@@ -1,0 +1,366 @@
+"""The simulated OSKN ChIP-nexus dataset: files, truth, ChIP-nexus shape, peaks, syntax, seeds."""
+
+import copy
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyBigWig
+import pyfaidx
+import pytest
+import yaml
+
+from bpnet import simulate as sim
+from bpnet.errors import BPNetInputError
+from bpnet.sequence import encode, reverse_complement_codes
+from bpnet.tracks import read_chrom_sizes, read_windows
+from bpnet.windows import read_peaks
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SMALL = {"seed": 3, "scale": 0.1}  # 3 Mb genome, 150 enhancers: about 1 s of work
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A small simulated dataset and its summary."""
+    out = tmp_path_factory.mktemp("sim")
+    summary = sim.simulate(SMALL, out)
+    return out, summary
+
+
+def _truth(out):
+    return pd.read_csv(out / "truth" / "instances.tsv.gz", sep="\t")
+
+
+def _bound_sites(truth, tf, min_occ, isolation=150):
+    """Sites bound by ``tf`` with no other bound site of ``tf`` within ``isolation`` bp."""
+    b = truth[truth[f"occupancy_{tf}"] >= min_occ].sort_values(["chrom", "center"])
+    gap_prev = b.groupby("chrom")["center"].diff().fillna(np.inf)
+    gap_next = -b.groupby("chrom")["center"].diff(-1).fillna(-np.inf)
+    return b[(gap_prev > isolation) & (gap_next > isolation)]
+
+
+# --------------------------------------------------------------------------------------------
+# Files and formats
+# --------------------------------------------------------------------------------------------
+
+
+def test_writes_every_declared_file(small):
+    out, _ = small
+    for path in sim.output_paths(out).values():
+        assert path.exists() and path.stat().st_size > 0, path
+
+
+def test_genome_chromosomes_and_sizes_agree_across_files(small):
+    out, summary = small
+    sizes = read_chrom_sizes(out / "genome.chrom.sizes")
+    assert list(sizes) == [f"chr{i}" for i in range(1, 20)]  # chr1..chr19, the paper's split works
+    assert sizes == sim.chrom_sizes_for(summary["config"])
+    assert sum(sizes.values()) == pytest.approx(0.1 * sim.DEFAULTS["genome_length"], rel=1e-6)
+    fa = pyfaidx.Fasta(str(out / "genome.fa"), rebuild=False)
+    assert {k: len(v) for k, v in fa.items()} == sizes
+    for path in sim.output_paths(out).values():
+        if path.suffix == ".bw":
+            bw = pyBigWig.open(str(path))
+            assert bw.isBigWig() and bw.chroms() == sizes, path
+            bw.close()
+    # mm10-like proportions: chr1 is the longest, chr19 the shortest
+    assert max(sizes, key=sizes.get) == "chr1" and min(sizes, key=sizes.get) == "chr19"
+
+
+def test_fasta_index_is_what_a_fresh_index_gives(small, tmp_path):
+    out, _ = small
+    copy_fa = tmp_path / "genome.fa"
+    copy_fa.write_bytes((out / "genome.fa").read_bytes())
+    pyfaidx.Faidx(str(copy_fa))  # builds genome.fa.fai from scratch
+    assert (tmp_path / "genome.fa.fai").read_text() == (out / "genome.fa.fai").read_text()
+    raw = "".join((out / "genome.fa").read_text().split(">chr2\n")[0].splitlines()[1:])
+    fa = pyfaidx.Fasta(str(out / "genome.fa"), rebuild=False)
+    assert str(fa["chr1"][1234:1300]) == raw[1234:1300]
+
+
+def test_background_has_realistic_gc_and_cpg_depletion():
+    seq = sim.background_sequence(np.random.default_rng(0), 2_000_000, 0.42, 0.03, 0.8)
+    gc = np.isin(seq, [1, 2]).mean()
+    assert abs(gc - 0.42) < 0.01
+    cpg = ((seq[:-1] == 1) & (seq[1:] == 2)).mean()
+    observed_over_expected = cpg / ((seq == 1).mean() * (seq == 2).mean())
+    assert 0.1 < observed_over_expected < 0.4  # mammalian CpG depletion (mouse ~0.2)
+
+
+def test_counts_are_nonnegative_integers_and_expected_is_positive(small):
+    out, _ = small
+    paths = sim.output_paths(out)
+    for key, path in paths.items():
+        if path.suffix != ".bw":
+            continue
+        bw = pyBigWig.open(str(path))
+        vals = np.concatenate([np.array([v for _, _, v in bw.intervals(c) or []]) for c in bw.chroms()])
+        bw.close()
+        if ".counts." in key:
+            assert vals.size and vals.min() >= 1 and np.all(vals == np.round(vals)), key  # zeros = no data
+        else:
+            # expected rate = constant background + site contributions, never zero
+            assert vals.min() >= sim.DEFAULTS["tfs"]["Oct4"]["background"] * 0.999, key
+
+
+def test_narrowpeak_format(small):
+    out, summary = small
+    sizes = read_chrom_sizes(out / "genome.chrom.sizes")
+    for tf in sim.TFS:
+        path = out / "chip-nexus" / tf / "idr-optimal-set.narrowPeak.gz"
+        peaks = pd.read_csv(path, sep="\t", header=None)
+        assert peaks.shape[1] == 10 and len(peaks) == summary["peaks"][tf] > 20
+        chrom, start, end, summit_offset = peaks[0], peaks[1], peaks[2], peaks[9]
+        assert chrom.isin(list(sizes)).all()
+        assert ((start >= 0) & (end <= chrom.map(sizes)) & (start < end)).all()
+        assert ((summit_offset >= 0) & (summit_offset < end - start)).all()
+        assert (peaks[5] == ".").all() and (peaks[4].between(0, 1000)).all()
+        assert (peaks[7] >= sim.DEFAULTS["peaks"]["min_log10p"]).all()  # pValue = -log10 p
+        assert (peaks[8] <= peaks[7]).all() and (peaks[6] > 1).all()  # q >= p; enriched
+        # the pipeline's reader finds the same summits
+        assert (read_peaks(path)["summit"].to_numpy() == (start + summit_offset).to_numpy()).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Ground truth
+# --------------------------------------------------------------------------------------------
+
+
+def test_planted_motifs_are_where_the_truth_says(small):
+    out, summary = small
+    truth = _truth(out)
+    assert set(truth["kind"]) == {"strong", "decoy", "pair", "isolated"}
+    assert set(truth["motif"]) == set(sim.MOTIFS)
+    fa = pyfaidx.Fasta(str(out / "genome.fa"), rebuild=False)
+    pfms = sim.load_motifs()
+    bg = sim.background_probs(summary["config"]["gc_content"])
+    for motif, rows in truth.groupby("motif"):
+        codes = np.stack([encode(str(fa[c][s:e])) for c, s, e in zip(rows["chrom"], rows["start"], rows["end"])])
+        minus = (rows["strand"] == "-").to_numpy()
+        codes[minus] = reverse_complement_codes(codes[minus])
+        aff = sim.affinity(codes, pfms[motif], bg, summary["config"]["affinity_temperature"])
+        np.testing.assert_allclose(aff, rows["affinity"], atol=1e-5)
+        # strong instances match their PWM far better than decoys do
+        kind = rows["kind"].to_numpy()
+        assert np.median(aff[kind != "decoy"]) > 5 * np.median(aff[kind == "decoy"])
+
+
+def test_truth_columns_are_consistent(small):
+    out, summary = small
+    truth = _truth(out)
+    occ = truth[[f"occupancy_{tf}" for tf in sim.TFS]].to_numpy()
+    assert ((occ >= 0) & (occ < 1)).all()
+    thr = summary["config"]["bound_threshold"]
+    assert (truth["bound"] == (occ >= thr).any(axis=1)).all()
+    # who binds what: only Oct4 and Sox2 at the composite, only Nanog at Nanog motifs, ...
+    for motif, tfs in {"Oct4-Sox2": {"Oct4", "Sox2"}, "Oct4": {"Oct4"}, "Sox2": {"Sox2"},
+                       "Nanog": {"Nanog"}, "Klf4": {"Klf4"}}.items():
+        rows = truth[truth["motif"] == motif]
+        for tf in sim.TFS:
+            assert (rows[f"occupancy_{tf}"] > 0).any() == (tf in tfs), (motif, tf)
+    # isolated motifs lack partners: mostly closed and unbound
+    iso = truth[truth["kind"] == "isolated"]
+    enh = truth[truth["kind"] != "isolated"]
+    assert iso["accessibility"].median() < 0.2 < enh["accessibility"].median()
+    assert iso["bound"].mean() < enh["bound"].mean()
+
+
+def test_expected_tracks_are_the_mean_of_the_counts(small):
+    out, summary = small
+    peaks = summary["peak_tables"]["Nanog"]
+    chroms = peaks["chrom"].to_numpy()
+    starts = (peaks["start"] + peaks["peak"] - 500).to_numpy()
+    ok = starts >= 0
+    tracks = [out / "chip-nexus" / "Nanog" / "counts.pos.bw", out / "chip-nexus" / "Nanog" / "counts.neg.bw",
+              out / "truth" / "Nanog" / "expected.pos.bw", out / "truth" / "Nanog" / "expected.neg.bw"]
+    w = read_windows(tracks, chroms[ok], starts[ok], 1000, dtype=np.float64)
+    obs, exp = w[..., :2].sum(axis=(1, 2)), w[..., 2:].sum(axis=(1, 2))
+    assert abs(obs.sum() / exp.sum() - 1) < 0.1
+    assert np.corrcoef(np.log1p(obs), np.log1p(exp))[0, 1] > 0.8
+    # overdispersed: per-window totals vary more than Poisson around the expectation
+    assert np.mean((obs - exp) ** 2 / exp) > 2
+
+
+# --------------------------------------------------------------------------------------------
+# ChIP-nexus shape and peaks
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("track", ["counts", "expected"])
+def test_plus_strand_upstream_minus_strand_downstream(small, track):
+    out, _ = small
+    truth = _truth(out)
+    for tf in sim.TFS:
+        sites = _bound_sites(truth, tf, min_occ=0.1)
+        assert len(sites) >= 10, tf
+        centre = np.floor(sites["center"].to_numpy()).astype(np.int64)
+        folder = "chip-nexus" if track == "counts" else "truth"
+        name = "counts" if track == "counts" else "expected"
+        paths = [out / folder / tf / f"{name}.{s}.bw" for s in ("pos", "neg")]
+        w = read_windows(paths, sites["chrom"].to_numpy(), centre - 60, 121, dtype=np.float64).sum(axis=0)
+        up, down = slice(0, 60), slice(61, 121)
+        assert w[up, 0].sum() > 2 * w[down, 0].sum(), tf  # + strand 5' ends upstream
+        assert w[down, 1].sum() > 2 * w[up, 1].sum(), tf  # - strand 5' ends downstream
+        # the modes (of the 5 bp smoothed profiles) sit about footprint / 2 from the centre
+        footprint = sim.DEFAULTS["tfs"][tf]["footprint"]
+        smooth = np.stack([np.convolve(w[:, s], np.ones(5), mode="same") for s in (0, 1)], axis=1)
+        assert abs((60 - np.argmax(smooth[:, 0])) - footprint / 2) <= 4, tf
+        assert abs((np.argmax(smooth[:, 1]) - 60) - footprint / 2) <= 4, tf
+
+
+def test_peak_summits_fall_near_bound_sites(small):
+    out, summary = small
+    truth = _truth(out)
+    for tf in sim.TFS:
+        peaks = summary["peak_tables"][tf]
+        bound = truth[truth[f"occupancy_{tf}"] >= summary["config"]["bound_threshold"]]
+        summit = peaks["start"] + peaks["peak"]
+        dist = np.array([
+            np.abs(bound.loc[bound["chrom"] == c, "center"].to_numpy() - s).min(initial=np.inf)
+            for c, s in zip(peaks["chrom"], summit)
+        ])
+        assert np.mean(dist <= 50) > 0.85, tf
+        assert np.isclose(summary["false_peak_share"][tf], np.mean(dist > sim.NEAR_BP))
+        # strongly bound sites are (almost) never missed; some weak ones are
+        assert 0 <= summary["missed_share"][tf] < 0.2
+
+
+def test_patchcap_control_marks_open_chromatin(small):
+    out, _ = small
+    truth = _truth(out)
+    loci = truth.groupby("locus").agg(chrom=("chrom", "first"), center=("center", "mean"),
+                                      access=("accessibility", "first"))
+    paths = [out / "chip-nexus" / "patchcap" / f"counts.{s}.bw" for s in ("pos", "neg")]
+    reads = read_windows(paths, loci["chrom"].to_numpy(), loci["center"].astype(int).to_numpy() - 100,
+                         200, dtype=np.float64).sum(axis=(1, 2))
+    open_, closed = reads[loci["access"].to_numpy() > 0.5], reads[loci["access"].to_numpy() < 0.05]
+    assert open_.mean() > 10 * closed.mean()
+
+
+# --------------------------------------------------------------------------------------------
+# Soft syntax
+# --------------------------------------------------------------------------------------------
+
+
+def _occ(centers, motifs, affs, **syntax):
+    cfg = sim.resolve_config({"syntax": syntax})
+    locus = np.zeros(len(centers), dtype=np.int64)
+    return sim.occupancy(locus, np.asarray(centers, float), np.asarray(motifs), np.asarray(affs, float), cfg)
+
+
+def test_nanog_pair_at_helical_spacing_binds_more():
+    n = sim.NANOG
+    at = {d: _occ([0, d], [n, n], [0.5, 0.5])[0][0, sim.T_NANOG] for d in (10, 11, 15, 16, 21)}
+    assert at[10] > 1.3 * at[15] and at[11] > 1.3 * at[16] and at[21] > 1.3 * at[15]
+    # without the syntax rule the spacing does not matter
+    flat = {d: _occ([0, d], [n, n], [0.5, 0.5], nanog_nanog=0)[0][0, sim.T_NANOG] for d in (10, 15)}
+    assert flat[10] == pytest.approx(flat[15])
+
+
+def test_oct4_sox2_raises_nearby_nanog_and_klf4():
+    os_, k, n = sim.OS, sim.KLF4, sim.NANOG
+    # same motifs (same accessibility), composite near vs far from the Klf4 / Nanog motif
+    near, _ = _occ([0, 30, 700], [k, os_, n], [0.5, 0.5, 0.5])
+    far, _ = _occ([0, 700, 1400], [k, n, os_], [0.5, 0.5, 0.5])
+    assert near[0, sim.T_KLF4] > 1.2 * far[0, sim.T_KLF4]
+    near_n, _ = _occ([0, 30, 700], [n, os_, k], [0.5, 0.5, 0.5])
+    assert near_n[0, sim.T_NANOG] > 1.2 * far[1, sim.T_NANOG]
+    # the composite binds both Oct4 and Sox2
+    occ, _ = _occ([0], [os_], [0.8])
+    assert occ[0, sim.T_OCT4] > 0 and occ[0, sim.T_SOX2] > 0 and occ[0, sim.T_NANOG] == 0
+
+
+def test_syntax_shows_up_in_the_simulated_occupancy():
+    # Only the genome and the planted loci are needed (no reads, no files).
+    cfg = sim.resolve_config({"seed": 5, "scale": 0.1, "nanog_pairs": 1.0, "nanog_pair_spacing": [10, 16]})
+    rngs = [np.random.default_rng(s) for s in range(3)]
+    genome = sim.make_genome(cfg, rngs[0])
+    truth = sim.truth_table(cfg, genome, sim.plant_loci(cfg, genome, rngs[1], rngs[2]))
+    pairs = truth[truth["kind"] == "pair"].sort_values(["locus", "start"])
+    first, second = pairs.groupby("locus").head(1), pairs.groupby("locus").tail(1)
+    spacing = second["start"].to_numpy() - first["start"].to_numpy()
+    occ = np.minimum(first["occupancy_Nanog"].to_numpy(), second["occupancy_Nanog"].to_numpy())
+    helical, off_phase = occ[np.isin(spacing, [10, 11])], occ[np.isin(spacing, [15, 16])]
+    assert len(helical) > 20 and len(off_phase) > 20
+    assert np.median(helical) > 1.2 * np.median(off_phase)
+
+
+# --------------------------------------------------------------------------------------------
+# Determinism, config
+# --------------------------------------------------------------------------------------------
+
+
+def _file_bytes(out):
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(Path(out).rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path):
+    cfg = {"seed": 11, "scale": 0.03}
+    sim.simulate(cfg, tmp_path / "a")
+    sim.simulate(cfg, tmp_path / "b", threads=2)  # parallel writing gives the same files
+    sim.simulate({**cfg, "seed": 12}, tmp_path / "c")
+    sim.simulate({**cfg, "noise": {"dispersion": 1.0}}, tmp_path / "d")
+    a, b, c, d = (_file_bytes(tmp_path / x) for x in "abcd")
+    assert len(a) == len(sim.output_paths(tmp_path)) and a == b
+    # gzip members carry no timestamp or name
+    peaks = tmp_path / "a" / "chip-nexus" / "Oct4" / "idr-optimal-set.narrowPeak.gz"
+    assert peaks.read_bytes()[4:8] == b"\0\0\0\0"
+    assert gzip.decompress(peaks.read_bytes())
+    assert a["genome.chrom.sizes"] == c["genome.chrom.sizes"]  # the size depends on config only
+    assert a["genome.fa"] != c["genome.fa"] and a["truth/instances.tsv.gz"] != c["truth/instances.tsv.gz"]
+    # each stage has its own random stream: other noise, same genome and truth, other reads
+    assert a["genome.fa"] == d["genome.fa"] and a["truth/instances.tsv.gz"] == d["truth/instances.tsv.gz"]
+    assert a["truth/Oct4/expected.pos.bw"] == d["truth/Oct4/expected.pos.bw"]
+    assert a["chip-nexus/Oct4/counts.pos.bw"] != d["chip-nexus/Oct4/counts.pos.bw"]
+
+
+def test_scale_multiplies_genome_and_loci():
+    one = sim.chrom_sizes_for(sim.resolve_config({"scale": 1.0}))
+    ten = sim.chrom_sizes_for(sim.resolve_config({"scale": 10.0}))
+    assert sum(ten.values()) == pytest.approx(10 * sum(one.values()), rel=1e-6)
+    assert sum(one.values()) == pytest.approx(sim.DEFAULTS["genome_length"], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ({"num_chroms": 5}, "simulation.num_chroms"),
+        ({"scale": 0}, "simulation.scale"),
+        ({"scale": "big"}, "simulation.scale"),
+        ({"tfs": {"Oct4": {"depth": -1}}}, "simulation.tfs.Oct4.depth"),
+        ({"tfs": {"Oct5": {"depth": 1}}}, "simulation.tfs"),
+        ({"colour": 1}, "simulation"),
+        ({"nanog_pair_spacing": [20, 10]}, "simulation.nanog_pair_spacing"),
+        ({"noise": {"dispersion": 0}}, "simulation.noise.dispersion"),
+        ({"motif_mix": {"Oct4-Sox2": 0, "Oct4": 0, "Sox2": 0, "Nanog": 0, "Klf4": 0}}, "simulation.motif_mix"),
+    ],
+)
+def test_bad_config_names_the_key(bad, key):
+    with pytest.raises(BPNetInputError, match=key.replace(".", r"\.")):
+        sim.resolve_config(bad)
+
+
+def test_too_many_loci_for_the_genome_is_a_clear_error(tmp_path):
+    with pytest.raises(BPNetInputError, match=r"simulation\.enhancers"):
+        sim.simulate({"scale": 0.03, "enhancers": 100_000}, tmp_path)
+    with pytest.raises(BPNetInputError, match=r"simulation\.genome_length"):
+        sim.simulate({"genome_length": 100_000}, tmp_path)
+
+
+def test_schema_defaults_are_the_module_defaults():
+    from snakemake.utils import validate
+
+    config = {"data": {"genome_fasta": "g.fa", "chrom_sizes": "g.sizes", "tasks": {"t": {"pos": "p", "neg": "n", "peaks": "x"}}},
+              "simulation": {}}
+    validate(config, str(SCHEMA))
+    assert config["simulation"] == sim.DEFAULTS
+    # and the default config file keeps them
+    default = yaml.safe_load((SCHEMA.parents[2] / "config" / "config.yaml").read_text())
+    assert sim.resolve_config(default["simulation"]) == sim.DEFAULTS
+    # a partial override keeps the other defaults of its sub-section
+    config["simulation"] = {"tfs": {"Oct4": {"depth": 5.0}}}
+    validate(config, str(SCHEMA))
+    assert config["simulation"]["tfs"]["Oct4"] == {**sim.DEFAULTS["tfs"]["Oct4"], "depth": 5.0}
+    assert config["simulation"]["tfs"]["Nanog"] == sim.DEFAULTS["tfs"]["Nanog"]
