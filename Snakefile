@@ -16,6 +16,10 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# Every rule runs in this environment under `--sdm conda` (plain runs use the active Python).
+conda: "envs/bpnet.yaml"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/simulate.smk"
