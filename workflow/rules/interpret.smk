@@ -24,10 +24,6 @@ def _interp(exp, name):
     return f"results/{exp}/interpretation/{name}"
 
 
-def _syntax_pair_names(exp):
-    return [f"{a}__{b}" for a, b in interpretation_config(exp)["syntax"]["pairs"]]
-
-
 def interpretation_outputs(exp, always=False):
     """Every file the interpretation rules produce for experiment `exp`.
 
@@ -36,11 +32,11 @@ def interpretation_outputs(exp, always=False):
     if not (cfg["enabled"] or always):
         return []
     out = [_interp(exp, "contrib.npz")]
-    out += expand(_interp(exp, "tracks/{task}.{head}.contrib.bw"), task=task_names(exp), head=cfg["heads"])
+    out.append(_interp(exp, "tracks"))
     for task in task_names(exp):
         out += [_interp(exp, f"modisco/{task}/{name}") for name in ("modisco.h5", "motifs.meme", "cwms.meme", "patterns.tsv", "logos")]
     out += [_interp(exp, n) for n in ("instances.tsv", "motifs.tsv", "syntax.tsv", "syntax_summary.tsv")]
-    out += expand(_interp(exp, "syntax/{pair}.png"), pair=_syntax_pair_names(exp))
+    out.append(_interp(exp, "syntax"))
     if cfg["truth_instances"]:
         out.append(_interp(exp, "truth_check.tsv"))
     return out
@@ -59,11 +55,8 @@ rule contrib_scores:
         chrom_sizes=lambda w: exp_config(w.exp)["data"]["chrom_sizes"],
     output:
         contrib="results/{exp}/interpretation/contrib.npz",
-        tracks=expand(
-            "results/{{exp}}/interpretation/tracks/{task}.{head}.contrib.bw",
-            task=task_names(config["experiment"]),
-            head=interpretation_config(config["experiment"])["heads"],
-        ),
+        # folders: experiments may differ in tasks, heads and pairs
+        tracks=directory("results/{exp}/interpretation/tracks"),
     params:
         interpretation=lambda w: interpretation_config(w.exp),
         tasks=lambda w: task_names(w.exp),
@@ -138,9 +131,7 @@ rule marginalize:
     output:
         table="results/{exp}/interpretation/syntax.tsv",
         summary="results/{exp}/interpretation/syntax_summary.tsv",
-        plots=expand(
-            "results/{{exp}}/interpretation/syntax/{pair}.png", pair=_syntax_pair_names(config["experiment"])
-        ),
+        plots=directory("results/{exp}/interpretation/syntax"),
     params:
         interpretation=lambda w: interpretation_config(w.exp),
         tasks=lambda w: task_names(w.exp),
