@@ -1,6 +1,5 @@
 """The simulated OSKN ChIP-nexus dataset: files, truth, ChIP-nexus shape, peaks, syntax, seeds."""
 
-import copy
 import gzip
 from pathlib import Path
 

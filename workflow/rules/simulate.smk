@@ -34,8 +34,8 @@ rule simulate_dataset:
         f"{SIMULATED}/benchmarks/simulate_dataset.tsv"
     threads: 2  # bigWig writing runs in `threads` processes; the files do not depend on it
     resources:
-        # measured: ~0.6 GB and ~10-25 s at scale 1 on 2 cores; memory grows ~linearly with scale
-        mem_mb=lambda w: int(1000 + 400 * config["simulation"]["scale"]),
+        # measured at scale 1 on 2 busy cores: 14 s, 1.5 GB (all processes); ~3.3 GB at scale 10
+        mem_mb=lambda w: int(2000 + 400 * config["simulation"]["scale"]),
         runtime=lambda w: int(10 + 3 * config["simulation"]["scale"]),
     script:
         "../../scripts/simulate_dataset.py"
