@@ -18,8 +18,10 @@ from bpnet.evaluate import (
     load_predictions,
     main,
     oracle_main,
+    plot_top_peaks,
     read_table,
     save_predictions,
+    top_peak_rows,
 )
 from bpnet.runner import get_logger
 from bpnet.tracks import write_bigwig
@@ -323,3 +325,28 @@ def test_oracle_needs_two_truth_tracks_per_task(tmp_path):
     )
     with pytest.raises(BPNetInputError, match="data.truth"):
         oracle_main(smk, get_logger(None, "test-oracle"))
+
+
+def test_top_peak_rows_picks_the_windows_with_most_reads_per_task(files):
+    ds, preds = _load_all(files)
+    index = preds["model"][0]
+    top = top_peak_rows(ds, index, "test", 2)
+    test_rows = np.flatnonzero(SPLITS == "test")
+    core = _core(files.counts)
+    assert top.shape == (len(TASKS), 2)
+    for t in range(len(TASKS)):
+        totals = core[test_rows, :, 2 * t:2 * t + 2].sum(axis=(1, 2))
+        expected = test_rows[np.argsort(-totals, kind="stable")[:2]]
+        assert top[t].tolist() == expected.tolist()
+    # only predicted windows are candidates, and a split smaller than n gives what it has
+    assert set(top_peak_rows(ds, test_rows[:1], "test", 3).ravel()) == {test_rows[0]}
+
+
+def test_plot_top_peaks_writes_a_png(files, tmp_path):
+    ds, preds = _load_all(files)
+    out = tmp_path / "top_peaks.png"
+    top = plot_top_peaks(ds, preds, TASKS, "test", 3, out)
+    assert top.shape == (len(TASKS), 3)
+    assert np.isin(top, np.flatnonzero(SPLITS == "test")).all()
+    png = out.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

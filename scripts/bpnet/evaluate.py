@@ -441,6 +441,101 @@ def plot_metrics(
     plt.close(fig)
 
 
+def top_peak_rows(dataset: Any, index: np.ndarray, split: str, n: int) -> np.ndarray:
+    """The ``n`` windows of ``split`` with the most observed reads, per task.
+
+    Args:
+        dataset: the loaded dataset (``counts`` ``(N, W + 2C, 2T)``, ``split`` ``(N,)``).
+        index: ``(M,)`` dataset rows that have predictions; only these are candidates.
+        split: the split to pick from.
+        n: windows per task.
+
+    Returns:
+        int64 ``(T, k)`` dataset rows, ``k = min(n, windows of the split)``, most reads first
+        (both strands of the task's core window summed; ties keep dataset order).
+    """
+    splits = np.asarray(dataset.split).astype(str)
+    index = np.asarray(index, dtype=np.int64)
+    rows = np.sort(index[splits[index] == split])
+    c, w = int(dataset.extra_context), int(dataset.width)
+    counts = np.asarray(dataset.counts)
+    n_tasks = counts.shape[-1] // 2
+    # (m, W, T, 2) summed over positions and strands; int64 so that negating cannot wrap
+    totals = counts[rows, c:c + w].reshape(len(rows), w, n_tasks, 2).sum(axis=(1, 3), dtype=np.int64)
+    order = np.argsort(-totals, axis=0, kind="stable")[:n]  # (k, T)
+    return rows[order].T
+
+
+def plot_top_peaks(
+    dataset: Any,
+    predictions: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    tasks: Sequence[str],
+    split: str,
+    n: int,
+    path: str | Path,
+) -> np.ndarray:
+    """Observed vs predicted profiles at the ``n`` windows of ``split`` with the most reads.
+
+    One panel per task (columns) and rank (rows). Observed 5'-end counts are bars, + strand up and
+    - strand mirrored down; each prediction set (``{name: (index (M,), profile (M, W, 2T))}``) is a
+    line in expected counts on the same scale. Windows are chosen among the rows every prediction
+    set covers.
+
+    Returns:
+        the plotted dataset rows, int64 ``(T, k)`` as :func:`top_peak_rows`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(predictions)
+    common = np.asarray(predictions[names[0]][0], dtype=np.int64)
+    for name in names[1:]:
+        common = np.intersect1d(common, predictions[name][0])
+    top = top_peak_rows(dataset, common, split, n)
+    lookups = {}
+    for name, (index, _) in predictions.items():
+        lookup = np.full(len(dataset.split), -1, dtype=np.int64)
+        lookup[index] = np.arange(len(index))
+        lookups[name] = lookup
+    c, w = int(dataset.extra_context), int(dataset.width)
+    counts = np.asarray(dataset.counts)
+    chrom, start = np.asarray(dataset.chrom).astype(str), np.asarray(dataset.start)
+    k = max(top.shape[1], 1)
+    fig, axes = plt.subplots(k, len(tasks), figsize=(3.8 * len(tasks), 2.4 * k), squeeze=False,
+                             sharex=True)
+    x = np.arange(w) + 0.5  # base centres
+    edges = np.arange(w + 1)
+    for j, task in enumerate(tasks):
+        for i in range(k):
+            ax = axes[i, j]
+            if i >= top.shape[1]:
+                ax.set_axis_off()
+                continue
+            row = top[j, i]
+            obs = counts[row, c:c + w, 2 * j:2 * j + 2].astype(np.float32)
+            # stairs draw one artist per strand (bar() would draw W rectangles)
+            ax.stairs(obs[:, 0], edges, fill=True, color="0.6", label="observed")
+            ax.stairs(-obs[:, 1], edges, fill=True, color="0.6")
+            for m, name in enumerate(names):
+                pred = predictions[name][1][lookups[name][row], :, 2 * j:2 * j + 2]
+                ax.plot(x, pred[:, 0], color=f"C{m}", lw=1, label=name)
+                ax.plot(x, -pred[:, 1], color=f"C{m}", lw=1)
+            ax.axhline(0, color="k", lw=0.5)
+            ax.set_title(f"{task} #{i + 1}: {chrom[row]}:{int(start[row])}-{int(start[row]) + w} "
+                         f"({int(obs.sum())} reads)", fontsize=8)
+            if j == 0:
+                ax.set_ylabel("counts (+ up, - down)", fontsize=8)
+            if i == top.shape[1] - 1:
+                ax.set_xlabel(f"position in window (bp, {split})", fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return top
+
+
 # ---------------------------------------------------------------------------------------------
 # Rule entry points
 
@@ -525,3 +620,27 @@ def oracle_main(smk: Any, log: logging.Logger) -> None:
         )
     save_predictions(smk.output[0], rows, profile, tasks)
     log.info("wrote oracle predictions for %d windows to %s", len(rows), smk.output[0])
+
+
+def profile_plots_main(smk: Any, log: logging.Logger) -> None:
+    """Rule ``profile_plots``: observed vs predicted profiles at the top peaks of each task.
+
+    Plots the first of ``evaluation.splits`` that has windows (test by default).
+    """
+    from .dataset import load_dataset
+
+    ds_path = str(smk.input.dataset)
+    tasks = list(smk.params.tasks)
+    splits = list(smk.params.evaluation["splits"])
+    dataset = load_dataset(ds_path)
+    check_dataset_tasks(dataset, ds_path, tasks)
+    names = list(smk.params.names)
+    paths = [str(p) for p in smk.input.predictions]
+    if len(names) != len(paths):
+        raise ValueError(f"params.names {names} and input.predictions {paths} differ in length")
+    predictions = {name: load_predictions(path, dataset, ds_path, splits) for name, path in zip(names, paths)}
+    present = set(np.asarray(dataset.split).astype(str))
+    split = next((s for s in splits if s in present), splits[0])
+    top = plot_top_peaks(dataset, predictions, tasks, split, int(smk.params.n_windows), smk.output.plot)
+    for task, rows in zip(tasks, top):
+        log.info("%s: top %s windows are dataset rows %s", task, split, rows.tolist())

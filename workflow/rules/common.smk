@@ -174,6 +174,7 @@ def experiment_outputs(exp):
         f"results/{exp}/evaluation/metrics.tsv",
         f"results/{exp}/evaluation/summary.json",
         f"results/{exp}/evaluation/metrics.png",
+        f"results/{exp}/evaluation/top_peaks.png",
     ]
     if not pretrained(exp):
         out.append(f"results/{exp}/model/training_curve.png")

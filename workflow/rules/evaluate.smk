@@ -34,9 +34,19 @@ rule evaluate:
             "results/{exp}/predictions/{name}.npz", exp=w.exp, name=prediction_names(w.exp)
         ),
     output:
-        metrics="results/{exp}/evaluation/metrics.tsv",
+        metrics=report(
+            "results/{exp}/evaluation/metrics.tsv",
+            category="Evaluation",
+            subcategory="{exp}",
+            caption="../report/metrics_table.rst",
+        ),
         summary="results/{exp}/evaluation/summary.json",
-        plot="results/{exp}/evaluation/metrics.png",
+        plot=report(
+            "results/{exp}/evaluation/metrics.png",
+            category="Evaluation",
+            subcategory="{exp}",
+            caption="../report/metrics_plot.rst",
+        ),
     params:
         evaluation=lambda w: exp_config(w.exp)["evaluation"],
         tasks=lambda w: task_names(w.exp),
@@ -53,3 +63,32 @@ rule evaluate:
         runtime=60,
     script:
         "../../scripts/evaluate.py"
+
+
+rule profile_plots:
+    # Observed vs predicted profiles at the few windows of each task with the most reads.
+    input:
+        dataset=lambda w: dataset_path(w.exp),
+        predictions=lambda w: expand(
+            "results/{exp}/predictions/{name}.npz", exp=w.exp, name=prediction_names(w.exp)
+        ),
+    output:
+        plot=report(
+            "results/{exp}/evaluation/top_peaks.png",
+            category="Evaluation",
+            subcategory="{exp}",
+            caption="../report/top_peaks.rst",
+        ),
+    params:
+        evaluation=lambda w: exp_config(w.exp)["evaluation"],
+        tasks=lambda w: task_names(w.exp),
+        names=lambda w: prediction_names(w.exp),
+        n_windows=3,
+    log:
+        "logs/{exp}/profile_plots.log",
+    threads: 1
+    resources:
+        mem_mb=lambda w, input: max(2000, int(2 * input.size_mb)),
+        runtime=10,
+    script:
+        "../../scripts/profile_plots.py"
