@@ -540,18 +540,16 @@ def plot_top_peaks(
 # Rule entry points
 
 
-def main(smk: Any, log: logging.Logger) -> None:
-    """Rule ``evaluate``: metrics.tsv, summary.json and metrics.png of every prediction set."""
+def _rule_inputs(smk: Any, log: logging.Logger):
+    """The checked inputs of rules evaluate and profile_plots: the dataset, tasks, evaluation
+    splits and ``{name: (index, profile)}`` of every predictions file (named by params.names)."""
     from .dataset import load_dataset
 
     ds_path = str(smk.input.dataset)
-    evaluation = dict(smk.params.evaluation)
     tasks = list(smk.params.tasks)
-    check_thresholds(evaluation)
-    splits = list(evaluation["splits"])
+    splits = list(smk.params.evaluation["splits"])
     dataset = load_dataset(ds_path)
     check_dataset_tasks(dataset, ds_path, tasks)
-
     names = list(smk.params.names)
     paths = [str(p) for p in smk.input.predictions]
     if len(names) != len(paths):
@@ -560,6 +558,14 @@ def main(smk: Any, log: logging.Logger) -> None:
     for name, path in zip(names, paths):
         predictions[name] = load_predictions(path, dataset, ds_path, splits)
         log.info("read %s: %d windows from %s", name, len(predictions[name][0]), path)
+    return dataset, tasks, splits, predictions
+
+
+def main(smk: Any, log: logging.Logger) -> None:
+    """Rule ``evaluate``: metrics.tsv, summary.json and metrics.png of every prediction set."""
+    evaluation = dict(smk.params.evaluation)
+    check_thresholds(evaluation)
+    dataset, tasks, splits, predictions = _rule_inputs(smk, log)
 
     table = evaluate(
         dataset, predictions, splits, list(evaluation["binsizes"]), tasks,
@@ -627,18 +633,7 @@ def profile_plots_main(smk: Any, log: logging.Logger) -> None:
 
     Plots the first of ``evaluation.splits`` that has windows (test by default).
     """
-    from .dataset import load_dataset
-
-    ds_path = str(smk.input.dataset)
-    tasks = list(smk.params.tasks)
-    splits = list(smk.params.evaluation["splits"])
-    dataset = load_dataset(ds_path)
-    check_dataset_tasks(dataset, ds_path, tasks)
-    names = list(smk.params.names)
-    paths = [str(p) for p in smk.input.predictions]
-    if len(names) != len(paths):
-        raise ValueError(f"params.names {names} and input.predictions {paths} differ in length")
-    predictions = {name: load_predictions(path, dataset, ds_path, splits) for name, path in zip(names, paths)}
+    dataset, tasks, splits, predictions = _rule_inputs(smk, log)
     present = set(np.asarray(dataset.split).astype(str))
     split = next((s for s in splits if s in present), splits[0])
     top = plot_top_peaks(dataset, predictions, tasks, split, int(smk.params.n_windows), smk.output.plot)
