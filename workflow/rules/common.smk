@@ -179,8 +179,8 @@ def experiment_outputs(exp):
     if not pretrained(exp):
         out.append(f"results/{exp}/model/training_curve.png")
     out += expand("results/{exp}/tracks/{task}.{strand}.bw", exp=exp, task=task_names(exp), strand=["pos", "neg"])
-    if "interpretation_outputs" in globals() and exp_config(exp).get("interpretation", {}).get("enabled", False):
-        out += interpretation_outputs(exp)
+    # interpret.smk (included after this file, called at `rule all`): [] unless interpretation.enabled
+    out += interpretation_outputs(exp)
     return out
 
 
