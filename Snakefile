@@ -1,7 +1,9 @@
 # The reproducible BPNet pipeline (Avsec et al. 2021).
 #   snakemake --cores 8                                  # the bundled simulated dataset
 #   snakemake --cores 8 --configfile config/oskn.yaml    # the paper's data
-# Rules live in workflow/rules/, their scripts in scripts/, the shared logic in scripts/bpnet/.
+# Rules live in workflow/rules/ (their helpers in workflow/rules/common.smk), their scripts in
+# scripts/, the shared logic in scripts/bpnet/. Every rule names envs/bpnet.yaml (`conda:`), the
+# environment its job runs in under `--sdm conda`; plain runs use the active Python.
 
 from snakemake.utils import min_version
 
@@ -14,10 +16,6 @@ min_version("9.0")
 if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
-
-
-# Every rule runs in this environment under `--sdm conda` (plain runs use the active Python).
-conda: "envs/bpnet.yaml"
 
 
 include: "workflow/rules/common.smk"

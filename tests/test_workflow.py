@@ -2,10 +2,12 @@
 
 One run (about a minute on 2 cores) checks every output of `rule all`, then that a second run has
 nothing to do, that a change of the training section reruns training and what follows but not
-windowing, and that a config typo fails before any job runs, naming the key.
+windowing, and that a config typo fails before any job runs, naming the key. A failing rule shows
+that each retry asks for more memory.
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -131,3 +133,21 @@ def test_config_typo_fails_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "learning_rte" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_each_retry_asks_for_more_memory(tmp_path):
+    """A job resubmitted by `retries` (the cluster profiles set 2) asks for the rule's mem_mb times
+    the attempt number. Rule peak_windows alone (no simulation) fails on a 3-column peak file."""
+    (tmp_path / "peaks.narrowPeak").write_text("chr1\t1000\t1200\n")
+    (tmp_path / "genome.chrom.sizes").write_text("chr1\t100000\n")
+    tasks = {"Oct4": {"pos": "missing.pos.bw", "neg": "missing.neg.bw", "peaks": "peaks.narrowPeak"}}
+    config = tiny_config(tmp_path / "broken.yaml", experiment="broken",
+                         data={"chrom_sizes": "genome.chrom.sizes", "tasks": tasks, "truth": None, "control": None})
+    result = snakemake(tmp_path, config, "--retries", "2", "results/broken/windows.tsv")
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert out.count("Error in rule peak_windows") == 3, out[-4000:]
+    # the resources Snakemake resolved for each of the three attempts (only peak_windows runs)
+    mem = [int(m) for m in re.findall(r"^    resources: .*\bmem_mb=(\d+)", out, flags=re.M)]
+    assert len(mem) == 3 and mem[0] > 0, out[-4000:]
+    assert mem == [mem[0], 2 * mem[0], 3 * mem[0]]

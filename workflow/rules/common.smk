@@ -1,9 +1,16 @@
-# Helpers shared by every rule file: config validation, experiments, per-experiment config, paths.
+# The helpers of the other rule files, which hold rules only (as `snakemake --lint` asks; see
+# tests/test_lint.py): config validation, experiments and their configs, paths, downloads, memory
+# requests, and the inputs and targets of the rules.
+# Comments here must not pair the word "rule" with a later colon on one line, which the linter
+# takes for a rule definition (and then flags this file for mixing rules and functions).
 
 import copy
+import os
 import re
 
 from snakemake.utils import validate
+
+from bpnet.download import check_download_config, download_targets
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -179,13 +186,12 @@ def experiment_outputs(exp):
     if not pretrained(exp):
         out.append(f"results/{exp}/model/training_curve.png")
     out += expand("results/{exp}/tracks/{task}.{strand}.bw", exp=exp, task=task_names(exp), strand=["pos", "neg"])
-    # interpret.smk (included after this file, called at `rule all`): [] unless interpretation.enabled
-    out += interpretation_outputs(exp)
+    out += interpretation_outputs(exp)  # [] unless interpretation.enabled
     return out
 
 
 def all_outputs():
-    """Everything ``rule all`` asks for: each experiment's outputs, ensembles, the comparison."""
+    """The default target: each experiment's outputs, the ensembles, the comparison."""
     out = []
     for exp in experiment_names():
         out += experiment_outputs(exp)
@@ -193,4 +199,117 @@ def all_outputs():
         out.append(f"results/{ens}/evaluation/metrics.tsv")
     if len(EXPERIMENTS) + len(ENSEMBLES) > 1:
         out += ["results/comparison/experiments.tsv", "results/comparison/experiments.png"]
+    return out
+
+
+# --------------------------------------------------------------------------- memory requests
+
+
+def scaled_mem(base):
+    """A rule's ``mem_mb``: ``base`` MB (a number, or a function of wildcards and input) times the
+    attempt, so a job retried by a profile's ``retries`` (after SLURM killed it for memory, say)
+    asks for 2x, then 3x. A first attempt, and every local run, asks for ``base``."""
+
+    def mem_mb(wildcards, input, attempt):
+        mb = base(wildcards, input) if callable(base) else base
+        return int(mb * attempt)
+
+    return mem_mb
+
+
+# ------------------------------------------------------------------- downloads (download.smk)
+
+DOWNLOADS = check_download_config(config.get("download", {}))
+# resources/<path> -> entry name, for the wildcard of the download rule.
+DOWNLOAD_BY_PATH = {
+    os.path.relpath(os.path.normpath(entry["dest"]), "resources"): name for name, entry in DOWNLOADS.items()
+}
+
+
+def download_name(wildcards):
+    """The name of the ``download.files`` entry whose destination is resources/{path}."""
+    return DOWNLOAD_BY_PATH[wildcards.path]
+
+
+# ---------------------------------------------------------------------- windows (windows.smk)
+
+
+def blacklist_files(wildcards):
+    """The blacklist BED as a list (empty when windows.blacklist is null), so it is tracked."""
+    path = exp_config(wildcards.exp)["windows"]["blacklist"]
+    return [path] if path else []
+
+
+# ------------------------------------------------------------------------ export (export.smk)
+
+
+def export_rule_name(exp):
+    """export_tracks_<exp>, with the characters a rule name cannot hold (., -) replaced by _."""
+    safe = re.sub(r"\W", "_", exp)
+    return f"export_tracks_{safe}"
+
+
+def export_inputs(exp):
+    """Inputs by mode: the model's test predictions, or the checkpoint, FASTA and control."""
+    cfg = exp_config(exp)
+    inputs = {
+        "chrom_sizes": cfg["data"]["chrom_sizes"],
+        # test mode: the windows; tiling: the training width W of the tiles
+        "dataset": f"results/{exp}/dataset.npz",
+    }
+    if cfg["export"]["regions"] == "test":
+        inputs["predictions"] = f"results/{exp}/predictions/model.npz"
+    else:
+        inputs["model"] = f"results/{exp}/model/model.safetensors"
+        inputs["fasta"] = cfg["data"]["genome_fasta"]
+        inputs["control"] = control_files(exp)
+    return inputs
+
+
+def export_is_tiling(exp):
+    return exp_config(exp)["export"]["regions"] != "test"
+
+
+def export_mem_mb(exp, input):
+    """A tiling holds one chunk of 512 tiles whatever the genome size; test mode loads the
+    predictions file whole, plus its stitched copy and a per-track transpose of each segment."""
+    if export_is_tiling(exp):
+        return 4000
+    if not os.path.exists(input.predictions):  # sized again once rule predict has run
+        return 4000
+    return max(2000, int(3 * os.path.getsize(input.predictions) / 2**20))
+
+
+# --------------------------------------------------------------- interpretation (interpret.smk)
+
+
+def interpretation_config(exp):
+    return exp_config(exp)["interpretation"]
+
+
+def known_motifs_file(exp):
+    """The MEME file of known motifs: interpretation.known_motifs, or the package's OSKN motifs."""
+    path = interpretation_config(exp)["known_motifs"]
+    return path or os.path.join(workflow.basedir, "scripts", "bpnet", "data", "oskn_motifs.meme")
+
+
+def _interp(exp, name):
+    return f"results/{exp}/interpretation/{name}"
+
+
+def interpretation_outputs(exp, always=False):
+    """Every file the interpretation rules produce for experiment `exp`.
+
+    [] when interpretation.enabled is false, unless `always` (the `interpret` target)."""
+    cfg = interpretation_config(exp)
+    if not (cfg["enabled"] or always):
+        return []
+    out = [_interp(exp, "contrib.npz")]
+    out.append(_interp(exp, "tracks"))
+    for task in task_names(exp):
+        out += [_interp(exp, f"modisco/{task}/{name}") for name in ("modisco.h5", "motifs.meme", "cwms.meme", "patterns.tsv", "logos")]
+    out += [_interp(exp, n) for n in ("instances.tsv", "motifs.tsv", "syntax.tsv", "syntax_summary.tsv")]
+    out.append(_interp(exp, "syntax"))
+    if cfg["truth_instances"]:
+        out.append(_interp(exp, "truth_check.tsv"))
     return out

@@ -21,7 +21,9 @@ rule build_dataset:
     resources:
         # The arrays of ~150k paper windows (uint16 counts, 8 channels) take ~2.5 GB, plus one
         # float32 track (~0.6 GB) while reading.
-        mem_mb=8000,
+        mem_mb=scaled_mem(8000),
         runtime=60,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/build_dataset.py"

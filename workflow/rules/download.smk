@@ -11,48 +11,33 @@
 # outputs, so the .part survives and the next run resumes it. It is the one undeclared file a
 # job may leave behind, and it is gone once the download succeeds.
 
-import os
-import re
-
-from bpnet.download import check_download_config, download_targets
-
-
-_DOWNLOADS = check_download_config(config.get("download", {}))
-# resources/<path> -> entry name, for the wildcard of rule download.
-_DOWNLOAD_BY_PATH = {
-    os.path.relpath(os.path.normpath(entry["dest"]), "resources"): name
-    for name, entry in _DOWNLOADS.items()
-}
-
-
-def _download_name(wildcards):
-    return _DOWNLOAD_BY_PATH[wildcards.path]
-
 
 rule download:
     output:
         "resources/{path}",
     wildcard_constraints:
         # Only the configured destinations; "(?!)" matches nothing when there are none.
-        path="|".join(re.escape(p) for p in sorted(_DOWNLOAD_BY_PATH)) or "(?!)",
+        path=_alternatives(sorted(DOWNLOAD_BY_PATH)),
     params:
         # What is downloaded (a changed url or sha256 reruns it). download.retries, .timeout and
         # .backoff are read from the config by the script: they are not part of the result and
         # changing them must not trigger a re-download.
-        name=_download_name,
-        entry=lambda w: {k: _DOWNLOADS[_download_name(w)][k] for k in ("url", "sha256")},
+        name=download_name,
+        entry=lambda w: {k: DOWNLOADS[download_name(w)][k] for k in ("url", "sha256")},
     log:
         "logs/download/{path}.log",
     localrule: True  # cluster compute nodes often have no internet access
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=scaled_mem(1000),
         runtime=600,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/download.py"
 
 
-for _name, _entry in _DOWNLOADS.items():
+for _name, _entry in DOWNLOADS.items():
     if not _entry.get("members"):
         continue
 
@@ -70,8 +55,10 @@ for _name, _entry in _DOWNLOADS.items():
             f"logs/download/extract_{_name}.log",
         threads: 1
         resources:
-            mem_mb=1000,
+            mem_mb=scaled_mem(1000),
             runtime=240,  # one pass through the 31 GB data.tar.gz at gunzip speed
+        conda:
+            "../../envs/bpnet.yaml"
         script:
             "../../scripts/extract_archive.py"
 

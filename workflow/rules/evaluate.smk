@@ -21,8 +21,10 @@ rule oracle_predictions:
     threads: 1
     resources:
         # the dataset is loaded whole; the oracle profile is at most as large again in float32
-        mem_mb=lambda w, input: max(2000, int(4 * input.size_mb)),
+        mem_mb=scaled_mem(lambda w, input: max(2000, int(4 * input.size_mb))),
         runtime=30,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/oracle_predictions.py"
 
@@ -59,8 +61,10 @@ rule evaluate:
     threads: 1
     resources:
         # dataset + predictions in memory, plus float64 copies of one split and task at a time
-        mem_mb=lambda w, input: max(2000, int(4 * input.size_mb)),
+        mem_mb=scaled_mem(lambda w, input: max(2000, int(4 * input.size_mb))),
         runtime=60,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/evaluate.py"
 
@@ -88,7 +92,9 @@ rule profile_plots:
         "logs/{exp}/profile_plots.log",
     threads: 1
     resources:
-        mem_mb=lambda w, input: max(2000, int(2 * input.size_mb)),
+        mem_mb=scaled_mem(lambda w, input: max(2000, int(2 * input.size_mb))),
         runtime=10,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/profile_plots.py"

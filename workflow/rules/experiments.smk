@@ -11,8 +11,10 @@ rule ensemble_predictions:
         "logs/{ensemble}/ensemble_predictions.log",
     threads: 1
     resources:
-        mem_mb=lambda w, input: max(2000, int(3 * input.size_mb / max(len(input), 1))),
+        mem_mb=scaled_mem(lambda w, input: max(2000, int(3 * input.size_mb / max(len(input), 1)))),
         runtime=30,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/ensemble_predictions.py"
 
@@ -29,7 +31,9 @@ rule compare_experiments:
         "logs/compare_experiments.log",
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=scaled_mem(1000),
         runtime=10,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/compare_experiments.py"

@@ -4,43 +4,8 @@
 #   motif_instances       CWM scanning of the windows                              -> instances.tsv
 #   marginalize           in-silico marginalisation of motif pairs                 -> syntax.tsv, plots
 #   interpretation_check  (simulated data) comparison with the planted motif instances
-# Logic: scripts/bpnet/interpret.py, motifs.py, syntax.py. `interpretation_outputs(exp)` lists the
-# targets of one experiment for `rule all`.
-
-import os
-
-
-def interpretation_config(exp):
-    return exp_config(exp)["interpretation"]
-
-
-def known_motifs_file(exp):
-    """The MEME file of known motifs: interpretation.known_motifs, or the package's OSKN motifs."""
-    path = interpretation_config(exp)["known_motifs"]
-    return path or os.path.join(workflow.basedir, "scripts", "bpnet", "data", "oskn_motifs.meme")
-
-
-def _interp(exp, name):
-    return f"results/{exp}/interpretation/{name}"
-
-
-def interpretation_outputs(exp, always=False):
-    """Every file the interpretation rules produce for experiment `exp`.
-
-    [] when interpretation.enabled is false, unless `always` (the `interpret` target)."""
-    cfg = interpretation_config(exp)
-    if not (cfg["enabled"] or always):
-        return []
-    out = [_interp(exp, "contrib.npz")]
-    out.append(_interp(exp, "tracks"))
-    for task in task_names(exp):
-        out += [_interp(exp, f"modisco/{task}/{name}") for name in ("modisco.h5", "motifs.meme", "cwms.meme", "patterns.tsv", "logos")]
-    out += [_interp(exp, n) for n in ("instances.tsv", "motifs.tsv", "syntax.tsv", "syntax_summary.tsv")]
-    out.append(_interp(exp, "syntax"))
-    if cfg["truth_instances"]:
-        out.append(_interp(exp, "truth_check.tsv"))
-    return out
-
+# Logic: scripts/bpnet/interpret.py, motifs.py, syntax.py. `interpretation_outputs(exp)` (in
+# common.smk, with the other helpers) lists the targets of one experiment for `rule all`.
 
 rule interpret:
     # `snakemake --cores 8 interpret`: the interpretation of every experiment, on demand.
@@ -69,9 +34,11 @@ rule contrib_scores:
     threads: lambda w: interpretation_config(w.exp)["threads"]
     resources:
         # the dataset, plus float32 hypothetical contributions (T x H x M x W x 4)
-        mem_mb=lambda w, input: max(4000, int(3 * input.size_mb) + 2000),
+        mem_mb=scaled_mem(lambda w, input: max(4000, int(3 * input.size_mb) + 2000)),
         # ~1 s per window on 2 CPU cores (4 tasks, 2 heads, 10 references): 500 windows took 7.6 min
         runtime=lambda w: max(30, int(interpretation_config(w.exp)["max_windows"] or 5000) // 20),
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/contrib_scores.py"
 
@@ -94,8 +61,10 @@ rule motif_discovery:
         "results/{exp}/benchmarks/motif_discovery.{task}.tsv"
     threads: lambda w: interpretation_config(w.exp)["threads"]
     resources:
-        mem_mb=8000,
+        mem_mb=scaled_mem(8000),
         runtime=60,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/motif_discovery.py"
 
@@ -117,8 +86,10 @@ rule motif_instances:
         "results/{exp}/benchmarks/motif_instances.tsv"
     threads: 1
     resources:
-        mem_mb=lambda w, input: max(4000, int(4 * input.size_mb)),
+        mem_mb=scaled_mem(lambda w, input: max(4000, int(4 * input.size_mb))),
         runtime=30,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/motif_instances.py"
 
@@ -143,8 +114,10 @@ rule marginalize:
         "results/{exp}/benchmarks/marginalize.tsv"
     threads: lambda w: interpretation_config(w.exp)["threads"]
     resources:
-        mem_mb=lambda w, input: max(4000, int(2 * input.size_mb) + 2000),
+        mem_mb=scaled_mem(lambda w, input: max(4000, int(2 * input.size_mb) + 2000)),
         runtime=60,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/marginalize.py"
 
@@ -166,7 +139,9 @@ rule interpretation_check:
         "logs/{exp}/interpretation_check.log",
     threads: 1
     resources:
-        mem_mb=lambda w, input: max(2000, int(3 * input.size_mb)),
+        mem_mb=scaled_mem(lambda w, input: max(2000, int(3 * input.size_mb))),
         runtime=15,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/interpretation_check.py"

@@ -35,7 +35,9 @@ rule simulate_dataset:
     threads: 2  # bigWig writing runs in `threads` processes; the files do not depend on it
     resources:
         # measured at scale 1 on 2 busy cores: 14 s, 1.5 GB (all processes); ~3.3 GB at scale 10
-        mem_mb=lambda w: int(2000 + 400 * config["simulation"]["scale"]),
+        mem_mb=scaled_mem(int(2000 + 400 * config["simulation"]["scale"])),
         runtime=lambda w: int(10 + 3 * config["simulation"]["scale"]),
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/simulate_dataset.py"

@@ -22,8 +22,10 @@ rule train:
         "results/{exp}/benchmarks/train.tsv"
     threads: lambda w: exp_config(w.exp)["training"]["threads"]
     resources:
-        mem_mb=8000,
+        mem_mb=scaled_mem(8000),
         runtime=720,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/train.py"
 
@@ -46,8 +48,10 @@ rule predict:
         "results/{exp}/benchmarks/predict.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=scaled_mem(8000),
         runtime=120,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/predict.py"
 
@@ -67,7 +71,9 @@ rule import_weights:
         "logs/{exp}/import_weights.log",
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=scaled_mem(2000),
         runtime=10,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/import_weights.py"

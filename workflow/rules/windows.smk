@@ -1,17 +1,11 @@
 # Peak windowing: the peaks of every task -> fixed-width windows with a train/valid/test split.
 
 
-def _blacklist(wildcards):
-    """The blacklist BED as a list (empty when windows.blacklist is null), so it is tracked."""
-    path = exp_config(wildcards.exp)["windows"]["blacklist"]
-    return [path] if path else []
-
-
 rule peak_windows:
     input:
         peaks=lambda w: task_files(w.exp, "peaks"),
         chrom_sizes=lambda w: exp_config(w.exp)["data"]["chrom_sizes"],
-        blacklist=_blacklist,
+        blacklist=blacklist_files,
     output:
         windows="results/{exp}/windows.tsv",
         summary="results/{exp}/windows_summary.tsv",
@@ -22,7 +16,9 @@ rule peak_windows:
         "logs/{exp}/peak_windows.log",
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=scaled_mem(2000),
         runtime=15,
+    conda:
+        "../../envs/bpnet.yaml"
     script:
         "../../scripts/peak_windows.py"
