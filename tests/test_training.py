@@ -9,7 +9,11 @@ from bpnet.dataset import Dataset
 from bpnet.errors import BPNetInputError
 from bpnet.model import BPNetConfig
 from bpnet.sequence import reverse_complement_codes
-from bpnet.training import BatchMaker, TrainingConfig, auto_count_weight, strand_swap_permutation, train_model
+from bpnet.model import BPNet
+from bpnet.training import (
+    BatchMaker, TrainingConfig, auto_count_weight, count_targets, evaluate_loss, init_count_bias, ridge_fit,
+    strand_swap_permutation, train_model,
+)
 
 TASKS = ("a", "b")
 
@@ -95,13 +99,13 @@ def test_training_learns_and_is_deterministic(tmp_path):
 
 
 def test_early_stopping_restores_best(tmp_path):
-    # a huge learning rate makes validation loss stop improving quickly
-    model, hist = run(tmp_path, max_epochs=30, patience=2, learning_rate=0.5)
+    # a huge learning rate makes validation loss stop improving quickly; no count-head refit, so
+    # the returned model is exactly the best epoch's
+    model, hist = run(tmp_path, max_epochs=30, patience=2, learning_rate=0.5, refit_count_head=False)
     assert len(hist) < 30
     best = hist["valid_loss"].idxmin()
     assert (hist["valid_loss"].iloc[best + 1:] >= hist["valid_loss"].iloc[best]).all()
     assert len(hist) - 1 - best == 2  # stopped after `patience` epochs without gain
-    from bpnet.training import BatchMaker, evaluate_loss
     ds = toy_dataset()
     maker = BatchMaker(ds.sequence, ds.counts, None, ds.width, 2, torch.device("cpu"))
     valid = torch.as_tensor(np.flatnonzero(ds.split == "valid"))
@@ -144,3 +148,61 @@ def test_training_errors(tmp_path):
         train_model(ds, tiny_model(), TrainingConfig(device="cpu"), tmp_path)
     with pytest.raises(BPNetInputError, match="unknown key"):
         TrainingConfig.from_config({"lr": 1}, seed=1, device="cpu")
+
+
+def test_ridge_fit_recovers_a_linear_map():
+    g = np.random.default_rng(0)
+    x = 3.0 + 0.01 * g.normal(size=(500, 6))  # large mean, tiny spread: like pooled features
+    w_true = g.normal(size=(4, 6)) * 50
+    y = x @ w_true.T + np.array([1.0, 2.0, 3.0, 4.0])
+    w, b = ridge_fit(x, y, alpha=1e-12)
+    np.testing.assert_allclose(w, w_true, rtol=1e-5)
+    np.testing.assert_allclose(x @ w.T + b, y, atol=1e-6)
+    w_big, _ = ridge_fit(x, y, alpha=1e3)  # a large penalty shrinks the weights
+    assert np.abs(w_big).sum() < 0.1 * np.abs(w).sum()
+
+
+def test_count_heads_start_at_the_mean_target():
+    ds = toy_dataset()
+    model = BPNet(tiny_model())
+    targets = count_targets(ds.counts[:, 8:72])
+    init_count_bias(model, targets)
+    bias = torch.cat([h.bias for h in model.count_heads]).detach().numpy()
+    np.testing.assert_allclose(bias, targets.mean(axis=0), rtol=1e-6)
+    assert targets[:, 0].mean() > 2  # the planted task: far from the default init near 0
+
+
+def count_dataset(n=240, width=64, seed=0):
+    """Windows with 0-3 planted 'GATA's, each adding ~30 reads to task a: totals vary with sequence."""
+    g = np.random.default_rng(seed)
+    seq = g.integers(0, 4, size=(n, width)).astype(np.uint8)
+    counts = g.poisson(0.05, size=(n, width, 4)).astype(np.uint16)
+    for i in range(n):
+        for p in g.choice(np.arange(8, width - 12, 8), size=i % 4, replace=False):
+            seq[i, p:p + 4] = [2, 0, 3, 0]
+            counts[i, p - 3, 0] += g.poisson(15)
+            counts[i, p + 6, 1] += g.poisson(15)
+    split = np.array(["train", "train", "valid"] * n)[:n]
+    return Dataset(
+        sequence=seq, counts=counts, control=None, chrom=np.array(["chr1"] * n), start=np.arange(n) * 1000,
+        split=split, window_tasks=np.array(["a"] * n), tasks=np.array(TASKS), width=width, extra_context=0,
+    )
+
+
+def test_count_head_refit_lowers_valid_count_loss_and_keeps_the_rest(tmp_path):
+    ds = count_dataset()
+    models = {}
+    for refit in (True, False):
+        cfg = TrainingConfig(batch_size=16, max_epochs=4, threads=1, device="cpu", refit_count_head=refit)
+        models[refit], _ = train_model(ds, tiny_model(), cfg, tmp_path / str(refit))
+    refit, plain = models[True], models[False]
+    info = refit.count_refit
+    assert info["applied"] and info["valid_count_mse_after"] < 0.95 * info["valid_count_mse_before"]
+    maker = BatchMaker(ds.sequence, ds.counts, None, ds.width, 2, torch.device("cpu"))
+    valid = torch.as_tensor(np.flatnonzero(ds.split == "valid"))
+    got = {m: evaluate_loss(m, maker, valid, 256, 1.0, False)["count"] for m in (refit, plain)}
+    assert got[plain] == pytest.approx(info["valid_count_mse_before"], rel=1e-4)
+    assert got[refit] == pytest.approx(info["valid_count_mse_after"], rel=1e-4)
+    # only the count heads changed: backbone and profile heads are the trained ones
+    for (name, p), q in zip(refit.named_parameters(), plain.parameters()):
+        assert torch.equal(p, q) == (not name.startswith("count_heads")), name
