@@ -312,3 +312,14 @@ def test_block_wise_readers_match_direct_reads(genome, monkeypatch):
     codes = sequence.read_fasta_windows(genome.fasta, chroms, starts, 200)
     for i in range(len(starts)):
         np.testing.assert_array_equal(codes[i], direct_codes(genome.seqs, chroms[i], starts[i], starts[i] + 200))
+
+
+def test_blocks_split_at_long_gaps_and_cover_every_window_once():
+    from bpnet.tracks import MAX_GAP_BP, _blocks
+
+    starts = np.array([5_000, 0, 2_000, 5_000 + MAX_GAP_BP + 1, 900_000, 903_000, 30_000_000])
+    blocks = [b.tolist() for b in _blocks(starts, 1000, block_bp=8_000_000)]
+    assert sorted(i for b in blocks for i in b) == list(range(len(starts)))
+    # sorted by start; a new block after each gap > MAX_GAP_BP, and never more than block_bp long
+    assert blocks == [[1, 2, 0], [3], [4, 5], [6]]
+    assert [b.tolist() for b in _blocks(np.array([0, 3_000, 6_000]), 1000, block_bp=4_000)] == [[0, 1], [2]]

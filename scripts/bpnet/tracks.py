@@ -17,6 +17,10 @@ from .errors import BPNetInputError
 # Windows on one chromosome are read together while the span stays below this many bases, so a
 # block read covers many windows and memory stays bounded (8 Mb of float32 = 32 MB per track).
 BLOCK_BP = 8_000_000
+# A gap between consecutive windows longer than this starts a new block: reading it would cost more
+# than a new call (on 10k windows of a 405 Mb genome, 8 tracks: 1,337 windows/s without the split,
+# 2,698 with 100 kb, 1,630 with 10 kb).
+MAX_GAP_BP = 100_000
 
 
 def read_chrom_sizes(path: str | Path) -> dict[str, int]:
@@ -56,12 +60,17 @@ def open_bigwig(path: str | Path):
 
 
 def _blocks(starts: np.ndarray, length: int, block_bp: int) -> Iterable[np.ndarray]:
-    """Split window indices (sorted by start) into runs whose span is at most ``block_bp``."""
+    """Split window indices (sorted by start) into runs whose span is at most ``block_bp`` and
+    whose consecutive starts are at most ``MAX_GAP_BP`` apart."""
     order = np.argsort(starts, kind="stable")
     s = starts[order]
+    gaps = np.flatnonzero(np.diff(s) > MAX_GAP_BP) + 1  # a run never crosses one of these
     first = 0
     while first < len(order):
         last = np.searchsorted(s, s[first] + max(block_bp - length, 0), side="right")
+        nxt = np.searchsorted(gaps, first, side="right")
+        if nxt < len(gaps):
+            last = min(last, gaps[nxt])
         last = max(last, first + 1)
         yield order[first:last]
         first = last
