@@ -90,6 +90,15 @@ class BatchMaker:
         self.swap = strand_swap_permutation(num_tasks).to(device)
         self.positions = torch.arange(width, device=device)
 
+    def count_targets(self, idx: np.ndarray, chunk: int = 1024) -> np.ndarray:
+        """The count heads' target ``log(1 + total)`` over the core window, ``(len(idx), T*S)``
+        float64, summed chunk by chunk (no copy of all the windows' counts)."""
+        core = slice(self.context, self.context + self.width)
+        idx = torch.as_tensor(np.asarray(idx))
+        totals = [self.counts[idx[lo:lo + chunk], core].sum(dim=1, dtype=torch.float64).cpu()
+                  for lo in range(0, len(idx), chunk)]
+        return torch.log1p(torch.cat(totals)).numpy() if totals else np.zeros((0, self.counts.shape[2]))
+
     def batch(self, idx: torch.Tensor, shift: torch.Tensor | None = None, rc: torch.Tensor | None = None):
         """One batch: one-hot ``(B, W, 4)``, counts ``(B, W, T*S)`` float, control or None.
 
@@ -121,11 +130,6 @@ def auto_count_weight(counts: np.ndarray, num_strands: int = 2) -> float:
     """
     totals = counts.sum(axis=1, dtype=np.int64).ravel()
     return float(max(1.0, np.median(totals) / 10.0))
-
-
-def count_targets(counts: np.ndarray) -> np.ndarray:
-    """The count heads' training target ``log(1 + total)`` ``(N, T*S)`` from counts ``(N, L, T*S)``."""
-    return np.log1p(counts.sum(axis=1, dtype=np.float64))
 
 
 def init_count_bias(model: BPNet, targets: np.ndarray) -> None:
@@ -172,7 +176,7 @@ def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, n
 
 
 def refit_count_heads(model: BPNet, maker: "BatchMaker", train_idx: np.ndarray, valid_idx: np.ndarray,
-                      log: logging.Logger, alphas=tuple(10.0 ** np.arange(-6, 3))) -> dict:
+                      y_tr: np.ndarray, log: logging.Logger, alphas=tuple(10.0 ** np.arange(-6, 3))) -> dict:
     """Refit the count heads in closed form on the trained backbone (the paper's architecture is kept).
 
     The count head is a linear map of features averaged over 1000 positions: those averages differ
@@ -186,8 +190,7 @@ def refit_count_heads(model: BPNet, maker: "BatchMaker", train_idx: np.ndarray, 
     """
     cfg = model.config
     x_tr, x_va = pooled_features(model, maker, train_idx), pooled_features(model, maker, valid_idx)
-    y_tr = count_targets(maker.counts[torch.as_tensor(train_idx)][:, maker.context:maker.context + maker.width].cpu().numpy())
-    y_va = count_targets(maker.counts[torch.as_tensor(valid_idx)][:, maker.context:maker.context + maker.width].cpu().numpy())
+    y_va = maker.count_targets(valid_idx)
     h, s = cfg.hidden_size, cfg.num_strands
 
     def current(x):
@@ -309,8 +312,8 @@ def train_model(
     maker = BatchMaker(dataset.sequence, dataset.counts, dataset.control, dataset.width, len(dataset.tasks), device)
     model = BPNet(model_config)
     init_weights(model, cfg.seed)
-    core = slice(maker.context, maker.context + dataset.width)
-    init_count_bias(model, count_targets(dataset.counts[train_idx][:, core]))
+    train_targets = maker.count_targets(train_idx)  # for the bias start and the refit
+    init_count_bias(model, train_targets)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
 
@@ -396,7 +399,7 @@ def train_model(
     model.load_state_dict(best_state)
     model.count_refit = None
     if cfg.refit_count_head:
-        model.count_refit = refit_count_heads(model, maker, train_idx, valid_idx, log)
+        model.count_refit = refit_count_heads(model, maker, train_idx, valid_idx, train_targets, log)
     model.to("cpu").eval()
     return model, pd.DataFrame(history)
 
