@@ -97,7 +97,7 @@ class BatchMaker:
         idx = torch.as_tensor(np.asarray(idx))
         totals = [self.counts[idx[lo:lo + chunk], core].sum(dim=1, dtype=torch.float64).cpu()
                   for lo in range(0, len(idx), chunk)]
-        return torch.log1p(torch.cat(totals)).numpy() if totals else np.zeros((0, self.counts.shape[2]))
+        return np.log1p(torch.cat(totals).numpy()) if totals else np.zeros((0, self.counts.shape[2]))
 
     def batch(self, idx: torch.Tensor, shift: torch.Tensor | None = None, rc: torch.Tensor | None = None):
         """One batch: one-hot ``(B, W, 4)``, counts ``(B, W, T*S)`` float, control or None.
