@@ -195,3 +195,67 @@ def test_init_weights_is_deterministic():
         assert torch.equal(p, q)
     init_weights(b, 8)
     assert not torch.equal(a.backbone.stem.conv.weight, b.backbone.stem.conv.weight)
+
+
+def reference_forward(model: BPNet, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The network written with torch's own channels-first modules (Conv1d 'same', ConvTranspose1d heads)."""
+    h = model.backbone.stem.act(model.backbone.stem.conv(x.transpose(1, 2)))
+    for layer in model.backbone.layers:
+        h = h + layer.act(layer.conv(h))
+    profile = torch.cat([head(h)[..., : x.shape[1]] for head in model.profile_heads], dim=1)
+    counts = torch.cat([head(h.mean(dim=2)) for head in model.count_heads], dim=1)
+    return {"profile_logits": profile.transpose(1, 2), "count_logits": counts}
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        BPNetConfig(num_dilated_layers=3),
+        # even kernels: 'same' puts the extra padding right; the even transposed head is trimmed
+        BPNetConfig(num_dilated_layers=2, stem_kernel=4, dilated_kernel=2, profile_kernel=50),
+    ],
+)
+def test_channels_last_network_equals_torch_modules(cfg):
+    """Forward and every parameter's gradient equal the textbook channels-first layers (float64)."""
+    model = BPNet(cfg).double()
+    init_weights(model, 3)
+    x = random_one_hot(3, 77).double()
+    counts = torch.poisson(torch.full((3, 77, 8), 0.7, dtype=torch.float64), generator=torch.Generator().manual_seed(1))
+    grads = []
+    for forward in (model, lambda x: reference_forward(model, x)):
+        model.zero_grad()
+        out = forward(x)
+        bpnet_loss(out, counts, 10.0)["loss"].backward()
+        grads.append([out["profile_logits"], out["count_logits"]] + [p.grad.clone() for p in model.parameters()])
+    for ours, ref in zip(*grads):
+        assert torch.allclose(ours, ref, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("kernel,padding", [(25, (12, 12)), (50, (25, 24)), (4, (0, 3))])
+def test_wide_conv_gradients(kernel, padding):
+    """The hand-written backward of the profile head's convolution passes torch's gradcheck."""
+    from bpnet.model import _WideConv
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 30, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(3, 5, kernel, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w, b: _WideConv.apply(x, w, b, *padding), (x, w, b))
+
+
+def test_bf16_autocast_gradients_track_float32():
+    """Under bf16 autocast (the default config's training) the gradients stay close to float32's."""
+    model = BPNet(BPNetConfig(num_dilated_layers=3))
+    init_weights(model, 5)
+    x = random_one_hot(8, 200)
+    counts = torch.poisson(torch.full((8, 200, 8), 0.5), generator=torch.Generator().manual_seed(2))
+    grads = []
+    for bf16 in (False, True):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = bpnet_loss(model(x), counts, 10.0)["loss"]
+        loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert grads[1].dtype == torch.float32
+    cos = torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0)
+    assert cos > 0.99

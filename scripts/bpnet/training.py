@@ -155,7 +155,7 @@ def pooled_features(model: BPNet, maker: "BatchMaker", idx: np.ndarray, batch_si
     out = []
     for lo in range(0, len(idx), batch_size):
         x, _, ctl = maker.batch(torch.as_tensor(idx[lo:lo + batch_size]))
-        cols = [model.backbone.features(x).mean(dim=2)]
+        cols = [model.backbone(x).mean(dim=1)]
         if ctl is not None:
             cols.append(torch.log1p(ctl.sum(dim=1)))
         out.append(torch.cat(cols, dim=1).double().cpu())
