@@ -32,7 +32,7 @@ class ChannelsFirst(torch.nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor):
-        out = self.model(x.transpose(1, 2))
+        out = self.model(x.transpose(1, 2).contiguous())  # our model's layout: channels-last
         return out["profile_logits"].transpose(1, 2), out["count_logits"]
 
 

@@ -113,6 +113,14 @@ def test_evaluate_tidy_table_rows(files):
     assert (n_win.xs("valid", level="split") == 2).all()
 
 
+def test_threads_score_tasks_in_parallel_to_the_same_table(files):
+    ds, preds = _load_all(files)
+    one = evaluate(ds, preds, ["test", "valid"], [1, 2], TASKS, seed=3)
+    two = evaluate(ds, preds, ["test", "valid"], [1, 2], TASKS, seed=3, threads=2)
+    pd.testing.assert_frame_equal(one, two)  # same rows, same order
+    assert one.attrs["notes"] == two.attrs["notes"]
+
+
 def _value(table, model, split, task, metric, binsize=None):
     sel = table[(table.model == model) & (table.split == split) & (table.task == task)
                 & (table.metric == metric)]
@@ -173,6 +181,7 @@ def _smk(files, tmp_path, names=("model", "oracle"), evaluation=None, tasks=TASK
                       tasks=list(tasks), names=list(names), seed=1),
         log=_Named(),
         rule="evaluate",
+        threads=2,
     )
 
 

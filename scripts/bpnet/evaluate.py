@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -219,6 +220,7 @@ def evaluate(
     neg_max_threshold: float = M.NEG_MAX_THRESHOLD,
     required_min_pos_counts: float = M.REQUIRED_MIN_POS_COUNTS,
     log: logging.Logger | None = None,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Score every prediction set on every split and task.
 
@@ -231,6 +233,7 @@ def evaluate(
         binsizes: auPRC bin sizes, e.g. ``[1, 2, 5, 10]``.
         tasks: task names in channel order (task ``t`` is channels ``2t, 2t + 1``).
         seed: seed of the random auPRC baseline.
+        threads: tasks scored at once (the table does not depend on it).
 
     Returns:
         Tidy DataFrame ``model, split, task, metric, binsize, value`` (binsize is a nullable
@@ -242,53 +245,67 @@ def evaluate(
     rows: list[tuple] = []
     notes: list[str] = []
 
-    def add(model, split, task, metric, binsize, value):
-        rows.append((model, split, task, metric, binsize, float(value)))
+    def score_task(name, split, n, t, task, obs_all, pred_all):
+        """Rows, notes and the log line of one task (the unit run in parallel)."""
+        out, task_notes = [], []
 
-    for name, (index, profile) in predictions.items():
-        for split in splits:
-            obs_all, pred_all = _split_arrays(dataset, np.asarray(index), profile, split, name)
-            n = len(obs_all)
-            if n == 0:
-                notes.append(f"{name}/{split}: the dataset has no {split} windows")
-                log.warning("%s", notes[-1])
-            for t, task in enumerate(tasks):
-                obs = obs_all[..., 2 * t:2 * t + 2].astype(np.float64)
-                pred = pred_all[..., 2 * t:2 * t + 2].astype(np.float64)
-                probs = M.profile_to_probs(pred)
-                auprcs = M.profile_auprc_binsizes(
-                    obs, probs, binsizes,
-                    pos_min_threshold=pos_min_threshold,
-                    neg_max_threshold=neg_max_threshold,
-                    required_min_pos_counts=required_min_pos_counts,
-                    seed=seed,
-                )
-                for b, res in auprcs.items():
-                    add(name, split, task, "auprc", b, res.auprc)
-                    add(name, split, task, "random_auprc", b, res.random_auprc)
-                    add(name, split, task, "n_positive_bins", b, res.n_positives)
-                    add(name, split, task, "n_negative_bins", b, res.n_negatives)
-                    if res.reason and n:  # an empty split has its own note
-                        notes.append(f"{name}/{split}/{task}/binsize {b}: {res.reason}")
-                        log.warning("auPRC is NaN for %s", notes[-1])
-                n_kept = M.regions_kept(obs, pos_min_threshold, required_min_pos_counts).sum()
-                # Negative predicted totals cannot occur (profiles are checked >= 0).
-                cm = M.count_metrics(obs.sum(axis=(1, 2)), pred.sum(axis=(1, 2)))
-                add(name, split, task, "n_regions_kept", None, n_kept)
-                add(name, split, task, "count_spearman", None, cm["spearman"])
-                add(name, split, task, "count_pearson", None, cm["pearson"])
-                add(name, split, task, "count_mse", None, cm["mse"])
-                add(name, split, task, "jsd", None, M.jensen_shannon(obs, probs) if n else np.nan)
-                add(name, split, task, "nll", None, M.multinomial_nll(obs, probs))
-                add(name, split, task, "n_windows", None, n)
-                first = next(iter(auprcs.values()), None)
-                log.info(
-                    "%s %s %s: %d windows, auPRC %s (random %s) at binsize %s, count Pearson %.3f",
-                    name, split, task, n, *(
-                        (f"{first.auprc:.3f}", f"{first.random_auprc:.3f}", binsizes[0])
-                        if first else ("-", "-", "-")
-                    ), cm["pearson"],
-                )
+        def add(metric, binsize, value):
+            out.append((name, split, task, metric, binsize, float(value)))
+
+        obs = obs_all[..., 2 * t:2 * t + 2].astype(np.float64)
+        pred = pred_all[..., 2 * t:2 * t + 2].astype(np.float64)
+        probs = M.profile_to_probs(pred)
+        auprcs = M.profile_auprc_binsizes(
+            obs, probs, binsizes,
+            pos_min_threshold=pos_min_threshold,
+            neg_max_threshold=neg_max_threshold,
+            required_min_pos_counts=required_min_pos_counts,
+            seed=seed,
+        )
+        for b, res in auprcs.items():
+            add("auprc", b, res.auprc)
+            add("random_auprc", b, res.random_auprc)
+            add("n_positive_bins", b, res.n_positives)
+            add("n_negative_bins", b, res.n_negatives)
+            if res.reason and n:  # an empty split has its own note
+                task_notes.append(f"{name}/{split}/{task}/binsize {b}: {res.reason}")
+        n_kept = M.regions_kept(obs, pos_min_threshold, required_min_pos_counts).sum()
+        # Negative predicted totals cannot occur (profiles are checked >= 0).
+        cm = M.count_metrics(obs.sum(axis=(1, 2)), pred.sum(axis=(1, 2)))
+        add("n_regions_kept", None, n_kept)
+        add("count_spearman", None, cm["spearman"])
+        add("count_pearson", None, cm["pearson"])
+        add("count_mse", None, cm["mse"])
+        add("jsd", None, M.jensen_shannon(obs, probs) if n else np.nan)
+        add("nll", None, M.multinomial_nll(obs, probs))
+        add("n_windows", None, n)
+        first = next(iter(auprcs.values()), None)
+        line = "%s %s %s: %d windows, auPRC %s (random %s) at binsize %s, count Pearson %.3f" % (
+            name, split, task, n, *(
+                (f"{first.auprc:.3f}", f"{first.random_auprc:.3f}", binsizes[0]) if first else ("-", "-", "-")
+            ), cm["pearson"],
+        )
+        return out, task_notes, line
+
+    # Tasks are scored in parallel threads: the time goes to numpy sorts and reductions (sklearn's
+    # average precision), which release the GIL. Results are gathered in task order.
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for name, (index, profile) in predictions.items():
+            for split in splits:
+                obs_all, pred_all = _split_arrays(dataset, np.asarray(index), profile, split, name)
+                n = len(obs_all)
+                if n == 0:
+                    notes.append(f"{name}/{split}: the dataset has no {split} windows")
+                    log.warning("%s", notes[-1])
+                jobs = [pool.submit(score_task, name, split, n, t, task, obs_all, pred_all)
+                        for t, task in enumerate(tasks)]
+                for job in jobs:
+                    task_rows, task_notes, line = job.result()
+                    rows.extend(task_rows)
+                    for note in task_notes:
+                        notes.append(note)
+                        log.warning("auPRC is NaN for %s", note)
+                    log.info("%s", line)
 
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["binsize"] = table["binsize"].astype("Int64")
@@ -576,6 +593,7 @@ def main(smk: Any, log: logging.Logger) -> None:
             "required_min_pos_counts", M.REQUIRED_MIN_POS_COUNTS
         ),
         log=log,
+        threads=smk.threads,
     )
     write_table(table, smk.output.metrics)
     summary = summarize(table)

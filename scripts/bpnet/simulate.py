@@ -133,7 +133,7 @@ STRONG, DECOY, PAIR, ISOLATED = range(len(KINDS))
 # carries the same values (tests/test_simulate.py checks that they agree).
 DEFAULTS: dict[str, Any] = {
     "seed": 1,
-    "scale": 1.5,  # 45 Mb, ~5.6k peak windows: the default dataset (see README)
+    "scale": 3.0,  # 90 Mb, ~11.3k peak windows: the default dataset (see README)
     "num_chroms": 19,
     "genome_length": 30_000_000,
     "gc_content": 0.42,

@@ -29,7 +29,7 @@ import torch
 
 from .errors import BPNetInputError
 from .model import BPNet, BPNetConfig, bpnet_loss, init_weights
-from .predict import codes_to_one_hot, resolve_device
+from .predict import codes_to_one_hot, inference_batch_size, resolve_device
 from .weights import save_checkpoint
 
 
@@ -148,10 +148,11 @@ def init_count_bias(model: BPNet, targets: np.ndarray) -> None:
 
 
 @torch.no_grad()
-def pooled_features(model: BPNet, maker: "BatchMaker", idx: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """The count heads' inputs for windows ``idx`` (no augmentation): ``(n, H)``, plus ``(n, S)``
-    log(1 + control total) columns when the model uses a control track."""
+def pooled_features(model: BPNet, maker: "BatchMaker", idx: np.ndarray) -> np.ndarray:
+    """The count heads' inputs for windows ``idx`` (no augmentation, float32 as at prediction):
+    ``(n, H)``, plus ``(n, S)`` log(1 + control total) columns when the model uses a control track."""
     model.eval()
+    batch_size = inference_batch_size(maker.device)
     out = []
     for lo in range(0, len(idx), batch_size):
         x, _, ctl = maker.batch(torch.as_tensor(idx[lo:lo + batch_size]))
@@ -362,7 +363,7 @@ def train_model(
             if (bi + 1) % max(1, n_batches // 4) == 0 and bi + 1 < n_batches:
                 log.info("  epoch %d: batch %d/%d, loss %.2f", epoch, bi + 1, n_batches, sums["loss"] / ((bi + 1) * cfg.batch_size))
         train_s = time.perf_counter() - t0
-        valid = evaluate_loss(model, maker, valid_t, 256, count_weight, cfg.bf16)
+        valid = evaluate_loss(model, maker, valid_t, inference_batch_size(device), count_weight, cfg.bf16)
         improved = valid["loss"] < best_loss
         if improved:
             best_loss, bad_epochs = valid["loss"], 0

@@ -58,9 +58,9 @@ rule evaluate:
         "logs/{exp}/evaluate.log",
     benchmark:
         "results/{exp}/benchmarks/evaluate.tsv"
-    threads: 1
+    threads: 2  # tasks scored in parallel
     resources:
-        # dataset + predictions in memory, plus float64 copies of one split and task at a time
+        # dataset + predictions in memory, plus float64 copies of one split and two tasks at a time
         mem_mb=scaled_mem(lambda w, input: max(2000, int(4 * input.size_mb))),
         runtime=60,
     conda:
