@@ -37,19 +37,8 @@ BATCH = 128
 
 
 def _split_data(case):
-    """Dataset subset with its train / valid / test split (seeded, as bench_train's ``_load``)."""
-    from bpnet.dataset import load_dataset
-
-    ds = load_dataset(common.data_paths(case["data"])["dataset"])
-    if case["windows"] and case["windows"] < len(ds):
-        import dataclasses
-
-        rows = common.subset(len(ds), case["windows"])
-        ds = dataclasses.replace(
-            ds, sequence=ds.sequence[rows], counts=ds.counts[rows], chrom=ds.chrom[rows], start=ds.start[rows],
-            split=ds.split[rows], window_tasks=ds.window_tasks[rows],
-        )
-    return ds
+    """Dataset subset with its own train / valid / test split (the seeded subset of bench_train)."""
+    return common.load_subset(case["data"], case["windows"])
 
 
 def _scores(ds, test: np.ndarray, probs: np.ndarray, pred_total: np.ndarray) -> dict:

@@ -46,18 +46,10 @@ WARMUP_BATCHES = 2
 
 
 def _load(case):
-    """The dataset (first N windows) with B x 128 train and 256 valid windows picked (seeded);
+    """The dataset (a seeded subset of N windows) with B x 128 train and 256 valid windows picked (seeded);
     all other windows are relabelled test, which training ignores but keeps resident."""
-    from bpnet.dataset import load_dataset
-
-    ds = load_dataset(common.data_paths(case["data"])["dataset"])
+    ds = common.load_subset(case["data"], case["windows"])
     rng = np.random.default_rng(1)
-    if case["windows"] and case["windows"] < len(ds):
-        rows = common.subset(len(ds), case["windows"])
-        ds = dataclasses.replace(
-            ds, sequence=ds.sequence[rows], counts=ds.counts[rows], chrom=ds.chrom[rows], start=ds.start[rows],
-            split=ds.split[rows], window_tasks=ds.window_tasks[rows],
-        )
     n = len(ds)
     need = case["batches"] * BATCH
     train = np.flatnonzero(ds.split == "train")
@@ -69,6 +61,15 @@ def _load(case):
     split[rng.choice(train, need, replace=False)] = "train"
     split[rng.choice(valid, N_VALID, replace=False)] = "valid"
     return ds, split
+
+
+def _train_batches(split, n_batches):
+    """``n_batches`` batches of train-split row indices, in a seeded random order (both step loops)."""
+    import torch
+
+    train = torch.as_tensor(np.flatnonzero(split == "train"))
+    order = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(1))]
+    return [order[i * BATCH:(i + 1) * BATCH] for i in range(n_batches)]
 
 
 def _with_train(ds, split, n_train):
@@ -114,9 +115,7 @@ def ours_step(case):
     model = BPNet(BPNetConfig(tasks=tuple(ds.tasks)))
     init_weights(model, 1)
     opt = torch.optim.Adam(model.parameters(), lr=0.004)
-    train = torch.as_tensor(np.flatnonzero(split == "train"))
-    order = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(1))]
-    batches = [order[i * BATCH:(i + 1) * BATCH] for i in range(case["batches"])]
+    batches = _train_batches(split, case["batches"])
     model.train()
 
     def step(b):
@@ -206,9 +205,7 @@ def lite_step(case):
     with tempfile.TemporaryDirectory() as tmp:
         model = _lite_model(f"{tmp}/bpnet")
     opt = torch.optim.Adam(model.parameters(), lr=0.004)
-    train = torch.as_tensor(np.flatnonzero(split == "train"))
-    order = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(1))]
-    batches = [order[i * BATCH:(i + 1) * BATCH] for i in range(case["batches"])]
+    batches = _train_batches(split, case["batches"])
     model.train()
 
     def step(b):

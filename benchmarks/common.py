@@ -57,6 +57,23 @@ def subset(n_total: int, n: int, seed: int = 1):
     return np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
 
 
+def load_subset(data_dir: Path, windows: int):
+    """dataset.npz of ``make_data.py``'s output, cut to ``windows`` rows drawn by :func:`subset`
+    (all rows when ``windows`` is 0 or at least the dataset's size)."""
+    import dataclasses
+
+    from bpnet.dataset import load_dataset
+
+    ds = load_dataset(data_paths(data_dir)["dataset"])
+    if windows and windows < len(ds):
+        rows = subset(len(ds), windows)
+        ds = dataclasses.replace(
+            ds, sequence=ds.sequence[rows], counts=ds.counts[rows], chrom=ds.chrom[rows], start=ds.start[rows],
+            split=ds.split[rows], window_tasks=ds.window_tasks[rows],
+        )
+    return ds
+
+
 def base_parser(description: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="output folder of make_data.py")
