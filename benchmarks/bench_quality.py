@@ -38,7 +38,11 @@ BATCH = 128
 
 def _split_data(case):
     """Dataset subset with its own train / valid / test split (the seeded subset of bench_train)."""
-    return common.load_subset(case["data"], case["windows"])
+    ds = common.load_subset(case["data"], case["windows"])
+    sizes = {s: int((ds.split == s).sum()) for s in ("train", "valid", "test")}
+    if min(sizes.values()) == 0:
+        raise SystemExit(f"--windows {len(ds)}: {sizes} windows per split; every split needs some, raise --windows")
+    return ds
 
 
 def _scores(ds, test: np.ndarray, probs: np.ndarray, pred_total: np.ndarray) -> dict:
@@ -131,9 +135,9 @@ def main() -> None:
         return common.worker_main(args.worker, KINDS)
     base = {"data": str(args.data), "windows": args.windows, "epochs": args.epochs, "threads": args.threads,
             "precision": args.precision}
+    ds = _split_data(base)  # checks the splits before any case runs
     cases = [{**base, "name": kind, "kind": kind} for kind in KINDS]
     results = [common.run_case(__file__, c) for c in common.selected(cases, args.only)]
-    ds = _split_data(base)
     rows = []
     for r in results:
         row = {"case": LABELS[r["name"]], "epochs": r["epochs"], "best": r["best_epoch"],
