@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bpnet import simulate as sim
 from bpnet.errors import BPNetInputError
 from bpnet.interpret import Contributions, save_contributions
 from bpnet.motifs import (
@@ -292,19 +293,55 @@ def test_rules_discovery_instances_and_check(modisco_run, tmp_path):
                          end=start[sites["window"]] + sites["end"], bound=True)
     truth.to_csv(tmp_path / "instances.tsv.gz", sep="\t", index=False)
     summary = tmp_path / "syntax_summary.tsv"
-    pd.DataFrame({"pair": ["Nanog__Nanog"], "task": ["Nanog"], "measure": ["log2fc_a"], "mean_log2fc_near": [0.3],
-                  "max_log2fc": [1.0], "min_log2fc": [0.0], "period_bp": [10.5],
-                  "period_power_share": [0.9]}).to_csv(summary, sep="\t", index=False)
-    smk3 = SimpleNamespace(
-        input=SimpleNamespace(truth=str(tmp_path / "instances.tsv.gz"), contrib=str(contrib_path), h5=[smk.output.h5],
-                              instances=smk2.output.instances, syntax_summary=str(summary), known=MEME),
-        output=[str(tmp_path / "truth_check.tsv")], params=SimpleNamespace(interpretation=cfg, tasks=["Nanog"]),
-    )
+    pd.DataFrame({"pair": ["Nanog__Nanog", "Nanog__Klf4", "Nanog__Sox2"], "task": ["Nanog", "Klf4", "Nanog"],
+                  "measure": ["log2fc_a", "log2fc_b", "log2fc_a"], "mean_log2fc_near": [0.3, 0.1, 0.2],
+                  "max_log2fc": [1.0, 0.2, 0.5], "min_log2fc": [0.0, 0.0, 0.0], "period_bp": [10.5, 20.0, 25.0],
+                  "period_power_share": [0.9, 0.2, 0.2]}).to_csv(summary, sep="\t", index=False)
+    # Curves: Nanog-Nanog follows the planted one (scaled, shifted, a little noise); Nanog-Klf4
+    # (no planted syntax: the planted curve is flat) is noise; Nanog-Sox2 has the planted decay
+    # with distance but not its helical oscillation.
+    planted = sim.planted_syntax(sim.resolve_config({}), np.arange(1, 151))
+    planted.to_csv(tmp_path / "syntax_truth.tsv.gz", sep="\t", index=False)
+    d = np.arange(7, 151)
+    nn = planted[(planted.motif_a == "Nanog") & (planted.motif_b == "Nanog") & (planted.task == "Nanog")]
+    rng = np.random.default_rng(0)
+    curves = pd.DataFrame({
+        "pair": np.repeat(["Nanog__Nanog", "Nanog__Klf4", "Nanog__Sox2"], len(d)),
+        "task": np.repeat(["Nanog", "Klf4", "Nanog"], len(d)), "distance": np.tile(d, 3),
+        "log2fc_a": np.r_[0.4 * nn.set_index("distance").loc[d, "log2fc_a"] - 1 + rng.normal(0, 0.01, len(d)),
+                          rng.normal(0, 0.1, len(d)), 0.5 * np.exp(-d / 40) + rng.normal(0, 0.01, len(d))],
+        "log2fc_b": rng.normal(0, 0.1, 3 * len(d)),
+    })
+    curves.to_csv(tmp_path / "syntax.tsv", sep="\t", index=False)
+    inputs = dict(truth=str(tmp_path / "instances.tsv.gz"), contrib=str(contrib_path), h5=[smk.output.h5],
+                  instances=smk2.output.instances, syntax=str(tmp_path / "syntax.tsv"), syntax_summary=str(summary),
+                  truth_syntax=[], known=MEME)
+    cfg["syntax"] = {"near": 50}
+    smk3 = SimpleNamespace(input=SimpleNamespace(**inputs), output=[str(tmp_path / "truth_check.tsv")],
+                           params=SimpleNamespace(interpretation=cfg, tasks=["Nanog"]))
     check_main(smk3, LOG)
     check = pd.read_csv(smk3.output[0], sep="\t").set_index(["check", "subject", "metric"])["value"]
     assert check["motif_recovery", "Nanog", "similarity"] > 0.9
     assert check["instances", "Klf4", "recall"] > 0.9 and check["instances", "Nanog", "precision"] > 0.95
     assert check["syntax", "Nanog__Nanog:Nanog", "period_bp"] == 10.5
+    assert ("syntax", "Nanog__Nanog:Nanog", "corr_planted") not in check.index  # no planted syntax given
+
+    smk3.input.truth_syntax = str(tmp_path / "syntax_truth.tsv.gz")
+    check_main(smk3, LOG)
+    check = pd.read_csv(smk3.output[0], sep="\t").set_index(["check", "subject", "metric"])["value"]
+    assert check["syntax", "Nanog__Nanog:Nanog", "corr_planted"] > 0.95
+    assert check["syntax", "Nanog__Nanog:Nanog", "corr_planted_oscillation"] > 0.9
+    # the right decay without the helical peaks: the shape correlates, the oscillation does not
+    assert check["syntax", "Nanog__Sox2:Nanog", "corr_planted"] > 0.5
+    assert abs(check["syntax", "Nanog__Sox2:Nanog", "corr_planted_oscillation"]) < 0.3
+    assert check["syntax", "Nanog__Nanog:Nanog", "planted_period_bp"] == pytest.approx(10.5, abs=0.2)
+    assert check["syntax", "Nanog__Nanog:Nanog", "planted_log2fc_near"] > 3  # the accessibility jump of a pair
+    # Klf4 is not helped by Nanog in the simulation: a flat planted curve has no correlation
+    assert np.isnan(check["syntax", "Nanog__Klf4:Klf4", "corr_planted"])
+
+    smk3.input.truth_syntax = str(tmp_path / "missing.tsv.gz")
+    with pytest.raises(BPNetInputError, match="interpretation.truth_syntax"):
+        check_main(smk3, LOG)
 
 
 def test_discovery_without_patterns_writes_empty_outputs(tmp_path):

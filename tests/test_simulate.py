@@ -286,6 +286,37 @@ def test_syntax_shows_up_in_the_simulated_occupancy():
     assert np.median(helical) > 1.2 * np.median(off_phase)
 
 
+def test_planted_syntax_is_the_occupancy_of_an_isolated_pair():
+    from bpnet.syntax import periodicity
+
+    cfg = sim.resolve_config({})
+    t = sim.planted_syntax(cfg, np.arange(1, 151))
+    assert len(t) == len(sim.MOTIFS) ** 2 * 150 * len(sim.TFS)
+    nn = t[(t.motif_a == "Nanog") & (t.motif_b == "Nanog") & (t.task == "Nanog")].set_index("distance")
+    # the table is the occupancy() of a lone pair over each motif alone
+    pair, _ = _occ([0, 21], [sim.NANOG, sim.NANOG], [1, 1])
+    alone, _ = _occ([0], [sim.NANOG], [1])
+    assert nn.loc[21, "log2fc_a"] == pytest.approx(np.log2(pair[0, sim.T_NANOG] / alone[0, sim.T_NANOG]))
+    assert np.allclose(nn["log2fc_a"], nn["log2fc_b"])  # symmetric pair
+    assert periodicity(nn["log2fc_a"].to_numpy()[6:])[0] == pytest.approx(cfg["syntax"]["helical_period"], abs=0.2)
+    # Oct4-Sox2 helps Klf4 at B, more when near; TFs that do not bind a motif have no fold change there
+    ok = t[(t.motif_a == "Oct4-Sox2") & (t.motif_b == "Klf4") & (t.task == "Klf4")].set_index("distance")["log2fc_b"]
+    assert ok.loc[10] > ok.loc[150] > 0
+    assert t[(t.motif_a == "Nanog") & (t.task == "Klf4")]["log2fc_a"].isna().all()
+    # without the syntax rules a Nanog pair's effect does not depend on the distance
+    flat = sim.planted_syntax(sim.resolve_config({"syntax": {"nanog_nanog": 0, "nanog_sox2": 0}}), np.arange(1, 60))
+    flat = flat[(flat.motif_a == "Nanog") & (flat.motif_b == "Nanog") & (flat.task == "Nanog")]["log2fc_a"]
+    assert np.ptp(flat.to_numpy()) < 1e-9
+
+
+def test_writes_the_planted_syntax(small):
+    out, summary = small
+    written = pd.read_csv(out / "truth" / "syntax.tsv.gz", sep="\t")
+    expected = sim.planted_syntax(summary["config"], np.arange(1, sim.SYNTAX_MAX_BP + 1))
+    assert list(written.columns) == list(expected.columns) and len(written) == len(expected)
+    assert np.allclose(written["log2fc_a"], expected["log2fc_a"], atol=1e-5, equal_nan=True)
+
+
 # --------------------------------------------------------------------------------------------
 # Determinism, config
 # --------------------------------------------------------------------------------------------

@@ -479,6 +479,18 @@ def read_truth_instances(path: str | Path) -> pd.DataFrame:
     return truth
 
 
+def read_planted_syntax(path: str | Path) -> pd.DataFrame:
+    """The simulator's ``truth/syntax.tsv.gz`` (:func:`bpnet.simulate.planted_syntax`)."""
+    path = Path(path)
+    if not path.exists():
+        raise BPNetInputError(f"planted syntax file {path} does not exist (config key interpretation.truth_syntax)")
+    table = pd.read_csv(path, sep="\t")
+    missing = [c for c in ("motif_a", "motif_b", "distance", "task", "log2fc_a", "log2fc_b") if c not in table.columns]
+    if missing:
+        raise BPNetInputError(f"{path}: columns {missing} missing; expected the simulator's truth/syntax.tsv.gz")
+    return table
+
+
 def _interval_hits(a: pd.DataFrame, b: pd.DataFrame, tolerance: int) -> np.ndarray:
     """bool ``(len(a),)``: interval ``a[i]`` lies within ``tolerance`` bp of some interval of ``b``
     (``bedtools window -u``)."""
@@ -623,7 +635,8 @@ def instances_main(smk, log) -> None:
 
 def truth_check(patterns: Sequence[Pattern], known: Mapping[str, np.ndarray], instances: pd.DataFrame,
                 truth: pd.DataFrame, windows: pd.DataFrame, syntax_summary: pd.DataFrame, tasks: Sequence[str],
-                tolerance: int) -> pd.DataFrame:
+                tolerance: int, syntax: pd.DataFrame | None = None, planted: pd.DataFrame | None = None,
+                near: int = 50) -> pd.DataFrame:
     """Score the interpretation of a simulated dataset against its planted truth.
 
     Returns a tidy table (check, subject, metric, value, detail):
@@ -634,8 +647,18 @@ def truth_check(patterns: Sequence[Pattern], known: Mapping[str, np.ndarray], in
       instances (:func:`instance_recovery`);
     - ``syntax``: per pair (A, B) of the summary, for the task named like B the effect of A on the
       binding at B (``log2fc_b``) and for the task named like A the effect of B on the binding at A
-      (``log2fc_a``): mean log2 fold change over near distances, period and its power share.
+      (``log2fc_a``): mean log2 fold change over near distances, period and its power share;
+      with the curves (``syntax``, the rows of ``syntax.tsv``) and the simulator's planted syntax
+      (``planted``, ``truth/syntax.tsv.gz``) also the planted curve's mean log2 fold change over
+      near distances (``planted_log2fc_near``), its period (``planted_period_bp``, by the same
+      :func:`bpnet.syntax.periodicity`), the Pearson correlation of the model's curve with the
+      planted one over the same distances (``corr_planted``: the shape, since the model's fold
+      changes are of profile heights, not occupancies) and that of their oscillations
+      (``corr_planted_oscillation``: both curves minus their moving average, as the period is
+      found; near 1 only when the model's peaks fall where the planted ones do).
     """
+    from .syntax import detrended, periodicity
+
     rows = []
     sim = similarity_table([p for p in patterns if p.metacluster == "pos"], known)
     for label in known:
@@ -653,10 +676,39 @@ def truth_check(patterns: Sequence[Pattern], known: Mapping[str, np.ndarray], in
         a, b = r.pair.split("__", 1)
         if (r.measure == "log2fc_b" and r.task == b) or (r.measure == "log2fc_a" and r.task == a):
             site = "B" if r.measure == "log2fc_b" else "A"
+            detail = f"{r.task} binding at {site} ({r.measure})"
             for metric in ("mean_log2fc_near", "period_bp", "period_power_share"):
                 rows.append({"check": "syntax", "subject": f"{r.pair}:{r.task}", "metric": metric,
-                             "value": getattr(r, metric), "detail": f"{r.task} binding at {site} ({r.measure})"})
+                             "value": getattr(r, metric), "detail": detail})
+            if syntax is None or planted is None:
+                continue
+            model = syntax[(syntax["pair"] == r.pair) & (syntax["task"] == r.task)].sort_values("distance")
+            truth_curve = planted[(planted["motif_a"] == a) & (planted["motif_b"] == b) & (planted["task"] == r.task)]
+            truth_curve = truth_curve.set_index("distance")[r.measure].reindex(model["distance"]).to_numpy()
+            model_curve = model[r.measure].to_numpy()
+            ok = np.isfinite(truth_curve) & np.isfinite(model_curve)
+            if ok.sum() < 3:
+                continue  # a pair of motifs the simulator does not plant, or distances it does not cover
+            close = ok & (model["distance"].to_numpy() <= near)
+            values = {
+                "planted_log2fc_near": float(truth_curve[close].mean()) if close.any() else np.nan,
+                "planted_period_bp": periodicity(truth_curve[ok])[0],
+                "corr_planted": _pearson(model_curve[ok], truth_curve[ok]),
+                "corr_planted_oscillation": _pearson(detrended(model_curve[ok]), detrended(truth_curve[ok])),
+            }
+            for metric, value in values.items():
+                rows.append({"check": "syntax", "subject": f"{r.pair}:{r.task}", "metric": metric,
+                             "value": value, "detail": f"{detail} vs the planted syntax"})
     return pd.DataFrame(rows, columns=["check", "subject", "metric", "value", "detail"])
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson r, NaN when either side is constant (a flat planted curve has no shape to match)."""
+    if len(x) < 3 or np.ptp(x) < 1e-12 or np.ptp(y) < 1e-12:
+        return float("nan")
+    from scipy.stats import pearsonr
+
+    return float(pearsonr(x, y)[0])
 
 
 def check_main(smk, log) -> None:
@@ -681,7 +733,14 @@ def check_main(smk, log) -> None:
     c = load_contributions(smk.input.contrib)
     windows = pd.DataFrame({"chrom": c.chrom, "start": c.start, "end": c.start + c.sequence.shape[1]})
     summary = pd.read_csv(smk.input.syntax_summary, sep="\t")
-    table = truth_check(patterns, known, instances, truth, windows, summary, tasks, int(cfg["scan"]["tolerance"]))
+    syntax = planted = None
+    planted_path = smk.input.truth_syntax if isinstance(smk.input.truth_syntax, str) else next(
+        iter(smk.input.truth_syntax), None)
+    if planted_path:
+        planted = read_planted_syntax(planted_path)
+        syntax = pd.read_csv(smk.input.syntax, sep="\t")
+    table = truth_check(patterns, known, instances, truth, windows, summary, tasks, int(cfg["scan"]["tolerance"]),
+                        syntax, planted, int(cfg["syntax"]["near"]))
     table.round({"value": 4}).to_csv(smk.output[0], sep="\t", index=False)
     for r in table.itertuples():
         log.info("%-15s %-24s %-19s %10.4f  %s", r.check, r.subject, r.metric, r.value, r.detail)

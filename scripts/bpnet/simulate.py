@@ -8,6 +8,7 @@ like the paper's data, so the same downstream config keys serve both::
     chip-nexus/{Oct4,Sox2,Nanog,Klf4}/idr-optimal-set.narrowPeak.gz   peaks called from the counts
     chip-nexus/patchcap/counts.{pos,neg}.bw               PATCH-CAP-like control (bias) track
     truth/instances.tsv.gz                                every planted motif instance
+    truth/syntax.tsv.gz                                   planted effect of every motif pair vs distance
     truth/{TF}/expected.{pos,neg}.bw                      noise-free expected 5'-end rate
 
 The generative model (every step is a deterministic function of the sequence except the read
@@ -125,6 +126,7 @@ MIN_RATE = 1e-3  # expected reads/bp below which a locus adds nothing (keeps the
 NEAR_BP = 50  # a peak is "true" when its summit lies this close to a bound site of its TF
 TEST_CHROMS = ("chr1", "chr8", "chr9")  # the paper's test split, for the realism check
 FASTA_LINE = 60
+SYNTAX_MAX_BP = 500  # truth/syntax.tsv.gz covers motif distances 1..500 bp (half a 1 kb window)
 
 KINDS = ("strong", "decoy", "pair", "isolated")
 STRONG, DECOY, PAIR, ISOLATED = range(len(KINDS))
@@ -552,6 +554,43 @@ def occupancy(locus: np.ndarray, center: np.ndarray, motif: np.ndarray, aff: np.
     return occ, access
 
 
+def planted_syntax(cfg: Mapping[str, Any], distances: np.ndarray) -> pd.DataFrame:
+    """The planted syntax: what marginalising motif pairs should find (``truth/syntax.tsv``).
+
+    For every ordered pair of motifs (A, B) and every centre-to-centre distance ``d``: A and B,
+    each with affinity 1 (the consensus), alone in a locus, against each of them alone. Per TF,
+    ``log2fc_a = log2(occupancy at A with B / at A alone)`` and ``log2fc_b`` likewise at B; the
+    read count at a site is ``depth * occupancy``, so these are the noise-free fold changes of
+    the reads at A and at B. NaN where the TF does not bind the motif.
+
+    Returns columns motif_a, motif_b, distance, task, log2fc_a, log2fc_b.
+    """
+    d = np.asarray(distances, dtype=np.float64)
+    k = len(MOTIFS)
+    a, b = np.repeat(np.arange(k), k), np.tile(np.arange(k), k)
+    # One locus per (pair, distance) with A at 0 and B at d, plus one locus per lone motif.
+    n_pair = len(a) * len(d)
+    locus = np.r_[np.repeat(np.arange(n_pair), 2), n_pair + np.arange(k)]
+    center = np.r_[np.column_stack([np.zeros(n_pair), np.tile(d, len(a))]).ravel(), np.zeros(k)]
+    motif = np.r_[np.column_stack([np.repeat(a, len(d)), np.repeat(b, len(d))]).ravel(), np.arange(k)]
+    occ, _ = occupancy(locus, center, motif, np.ones(len(locus)), cfg)
+    alone = occ[2 * n_pair:]  # (motif, TF)
+    at_a, at_b = occ[: 2 * n_pair: 2], occ[1: 2 * n_pair: 2]  # (pair x distance, TF)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fc_a = np.log2(at_a / alone[np.repeat(a, len(d))])
+        fc_b = np.log2(at_b / alone[np.repeat(b, len(d))])
+    fc_a[~np.isfinite(fc_a)] = np.nan
+    fc_b[~np.isfinite(fc_b)] = np.nan
+    n_tf = len(TFS)
+    return pd.DataFrame({
+        "motif_a": np.repeat(np.array(MOTIFS)[a], len(d) * n_tf),
+        "motif_b": np.repeat(np.array(MOTIFS)[b], len(d) * n_tf),
+        "distance": np.tile(np.repeat(d.astype(np.int64), n_tf), len(a)),
+        "task": np.tile(np.array(TFS), n_pair),
+        "log2fc_a": fc_a.ravel(), "log2fc_b": fc_b.ravel(),
+    })
+
+
 # --------------------------------------------------------------------------------------------
 # Signal: profiles, cut bias, open chromatin
 # --------------------------------------------------------------------------------------------
@@ -837,6 +876,7 @@ def output_paths(outdir: str | Path) -> dict[str, Path]:
         "fai": out / "genome.fa.fai",
         "chrom_sizes": out / "genome.chrom.sizes",
         "instances": out / "truth" / "instances.tsv.gz",
+        "syntax": out / "truth" / "syntax.tsv.gz",
     }
     for tf in TFS + (CONTROL,):
         for s in STRANDS:
@@ -1050,7 +1090,8 @@ def _write_bigwigs(jobs: list[tuple[Path, Mapping[str, np.ndarray]]], sizes: Map
 
 
 def write_dataset(paths: Mapping[str, Path], genome: Genome, expected: Mapping, observed: Mapping,
-                  peak_tables: Mapping[str, pd.DataFrame], truth: pd.DataFrame, threads: int = 1) -> None:
+                  peak_tables: Mapping[str, pd.DataFrame], truth: pd.DataFrame, syntax: pd.DataFrame,
+                  threads: int = 1) -> None:
     """Write every output file (:func:`output_paths`)."""
     for p in paths.values():
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -1066,6 +1107,7 @@ def write_dataset(paths: Mapping[str, Path], genome: Genome, expected: Mapping, 
     for tf, table in peak_tables.items():
         write_gzip_table(paths[f"{tf}.peaks"], table, header=False)
     write_gzip_table(paths["instances"], truth, header=True)
+    write_gzip_table(paths["syntax"], syntax.round(5), header=True)
 
 
 def simulate(user_cfg: Mapping[str, Any] | None, outdir: str | Path,
@@ -1096,7 +1138,8 @@ def simulate(user_cfg: Mapping[str, Any] | None, outdir: str | Path,
     expected, observed = signal_tracks(cfg, genome, planted, rng_bias, rng_noise, rng_control)
     peak_tables = call_all_peaks(cfg, genome, observed)
     truth = truth_table(cfg, genome, planted)
-    write_dataset(output_paths(outdir), genome, expected, observed, peak_tables, truth, threads)
+    syntax = planted_syntax(cfg, np.arange(1, SYNTAX_MAX_BP + 1))
+    write_dataset(output_paths(outdir), genome, expected, observed, peak_tables, truth, syntax, threads)
     seconds = time.perf_counter() - t0
 
     summary = summarize(truth, peak_tables, observed, genome.sizes, cfg["bound_threshold"])

@@ -180,6 +180,14 @@ def marginalize_pair(
     return table
 
 
+def detrended(values: np.ndarray, detrend: int = DETREND_BP) -> np.ndarray:
+    """The curve ``(n,)`` minus its centred moving average over ``detrend`` bp: its oscillation."""
+    from scipy.ndimage import uniform_filter1d
+
+    y = np.asarray(values, dtype=np.float64)
+    return y - uniform_filter1d(y, size=detrend, mode="nearest")
+
+
 def periodicity(values: np.ndarray, min_period: float = MIN_PERIOD, max_period: float = MAX_PERIOD,
                 detrend: int = DETREND_BP) -> tuple[float, float]:
     """Dominant period (bp) of a curve sampled every 1 bp, and that peak's share of the band power.
@@ -190,12 +198,10 @@ def periodicity(values: np.ndarray, min_period: float = MIN_PERIOD, max_period: 
     frequency over the power in the band (near 1 for a clean oscillation, low for noise).
     Returns ``(nan, nan)`` for a curve shorter than ``2 * detrend`` or without variation.
     """
-    from scipy.ndimage import uniform_filter1d
-
     y = np.asarray(values, dtype=np.float64)
     if len(y) < 2 * detrend or not np.isfinite(y).all():
         return float("nan"), float("nan")
-    resid = y - uniform_filter1d(y, size=detrend, mode="nearest")
+    resid = detrended(y, detrend)
     resid = (resid - resid.mean()) * np.hanning(len(resid))
     if not np.any(resid):
         return float("nan"), float("nan")

@@ -3,7 +3,7 @@
 #   motif_discovery       TF-MoDISco lite per task: motifs (MEME), logos           -> modisco/{task}/
 #   motif_instances       CWM scanning of the windows                              -> instances.tsv
 #   marginalize           in-silico marginalisation of motif pairs                 -> syntax.tsv, plots
-#   interpretation_check  (simulated data) comparison with the planted motif instances
+#   interpretation_check  (simulated data) comparison with the planted motif instances and syntax
 # Logic: scripts/bpnet/interpret.py, motifs.py, syntax.py. `interpretation_outputs(exp)` (in
 # common.smk, with the other helpers) lists the targets of one experiment for `rule all`.
 
@@ -128,7 +128,9 @@ rule interpretation_check:
         contrib="results/{exp}/interpretation/contrib.npz",
         h5=lambda w: expand("results/{exp}/interpretation/modisco/{task}/modisco.h5", exp=w.exp, task=task_names(w.exp)),
         instances="results/{exp}/interpretation/instances.tsv",
+        syntax="results/{exp}/interpretation/syntax.tsv",
         syntax_summary="results/{exp}/interpretation/syntax_summary.tsv",
+        truth_syntax=lambda w: interpretation_config(w.exp)["truth_syntax"] or [],
         known=lambda w: known_motifs_file(w.exp),
     output:
         "results/{exp}/interpretation/truth_check.tsv",

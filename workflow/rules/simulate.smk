@@ -22,6 +22,7 @@ rule simulate_dataset:
         ),
         peaks=expand(f"{SIMULATED}/chip-nexus/{{tf}}/idr-optimal-set.narrowPeak.gz", tf=SIMULATED_TFS),
         instances=f"{SIMULATED}/truth/instances.tsv.gz",
+        syntax=f"{SIMULATED}/truth/syntax.tsv.gz",
         expected=expand(
             f"{SIMULATED}/truth/{{tf}}/expected.{{strand}}.bw", tf=SIMULATED_TFS, strand=["pos", "neg"]
         ),
