@@ -293,10 +293,11 @@ def test_rules_discovery_instances_and_check(modisco_run, tmp_path):
                          end=start[sites["window"]] + sites["end"], bound=True)
     truth.to_csv(tmp_path / "instances.tsv.gz", sep="\t", index=False)
     summary = tmp_path / "syntax_summary.tsv"
-    pd.DataFrame({"pair": ["Nanog__Nanog", "Nanog__Klf4", "Nanog__Sox2"], "task": ["Nanog", "Klf4", "Nanog"],
-                  "measure": ["log2fc_a", "log2fc_b", "log2fc_a"], "mean_log2fc_near": [0.3, 0.1, 0.2],
-                  "max_log2fc": [1.0, 0.2, 0.5], "min_log2fc": [0.0, 0.0, 0.0], "period_bp": [10.5, 20.0, 25.0],
-                  "period_power_share": [0.9, 0.2, 0.2]}).to_csv(summary, sep="\t", index=False)
+    pd.DataFrame({"pair": ["Nanog__Nanog", "Nanog__Klf4", "Nanog__Sox2", "Oct4-Sox2__Klf4"],
+                  "task": ["Nanog", "Klf4", "Nanog", "Klf4"], "measure": ["log2fc_a", "log2fc_b", "log2fc_a", "log2fc_b"],
+                  "mean_log2fc_near": [0.3, 0.1, 0.2, 0.5], "max_log2fc": [1.0, 0.2, 0.5, 1.0],
+                  "min_log2fc": [0.0, 0.0, 0.0, 0.0], "period_bp": [10.5, 20.0, 25.0, 20.0],
+                  "period_power_share": [0.9, 0.2, 0.2, 0.2]}).to_csv(summary, sep="\t", index=False)
     # Curves: Nanog-Nanog follows the planted one (scaled, shifted, a little noise); Nanog-Klf4
     # (no planted syntax: the planted curve is flat) is noise; Nanog-Sox2 has the planted decay
     # with distance but not its helical oscillation.
@@ -306,11 +307,12 @@ def test_rules_discovery_instances_and_check(modisco_run, tmp_path):
     nn = planted[(planted.motif_a == "Nanog") & (planted.motif_b == "Nanog") & (planted.task == "Nanog")]
     rng = np.random.default_rng(0)
     curves = pd.DataFrame({
-        "pair": np.repeat(["Nanog__Nanog", "Nanog__Klf4", "Nanog__Sox2"], len(d)),
-        "task": np.repeat(["Nanog", "Klf4", "Nanog"], len(d)), "distance": np.tile(d, 3),
+        "pair": np.repeat(["Nanog__Nanog", "Nanog__Klf4", "Nanog__Sox2", "Oct4-Sox2__Klf4"], len(d)),
+        "task": np.repeat(["Nanog", "Klf4", "Nanog", "Klf4"], len(d)), "distance": np.tile(d, 4),
         "log2fc_a": np.r_[0.4 * nn.set_index("distance").loc[d, "log2fc_a"] - 1 + rng.normal(0, 0.01, len(d)),
-                          rng.normal(0, 0.1, len(d)), 0.5 * np.exp(-d / 40) + rng.normal(0, 0.01, len(d))],
-        "log2fc_b": rng.normal(0, 0.1, 3 * len(d)),
+                          rng.normal(0, 0.1, len(d)), 0.5 * np.exp(-d / 40) + rng.normal(0, 0.01, len(d)),
+                          rng.normal(0, 0.1, len(d))],
+        "log2fc_b": np.r_[rng.normal(0, 0.1, 3 * len(d)), np.exp(-d / 100)],
     })
     curves.to_csv(tmp_path / "syntax.tsv", sep="\t", index=False)
     inputs = dict(truth=str(tmp_path / "instances.tsv.gz"), contrib=str(contrib_path), h5=[smk.output.h5],
@@ -332,10 +334,14 @@ def test_rules_discovery_instances_and_check(modisco_run, tmp_path):
     assert check["syntax", "Nanog__Nanog:Nanog", "corr_planted"] > 0.95
     assert check["syntax", "Nanog__Nanog:Nanog", "corr_planted_oscillation"] > 0.9
     # the right decay without the helical peaks: the shape correlates, the oscillation does not
+    assert check["syntax", "Nanog__Sox2:Nanog", "planted_period_bp"] == pytest.approx(10.5, abs=0.2)
     assert check["syntax", "Nanog__Sox2:Nanog", "corr_planted"] > 0.5
     assert abs(check["syntax", "Nanog__Sox2:Nanog", "corr_planted_oscillation"]) < 0.3
     assert check["syntax", "Nanog__Nanog:Nanog", "planted_period_bp"] == pytest.approx(10.5, abs=0.2)
     assert check["syntax", "Nanog__Nanog:Nanog", "planted_log2fc_near"] > 3  # the accessibility jump of a pair
+    # the planted Oct4-Sox2 boost decays without oscillating: no planted period; the curve matches
+    assert np.isnan(check["syntax", "Oct4-Sox2__Klf4:Klf4", "planted_period_bp"])
+    assert check["syntax", "Oct4-Sox2__Klf4:Klf4", "corr_planted"] > 0.95
     # Klf4 is not helped by Nanog in the simulation: a flat planted curve has no correlation
     assert np.isnan(check["syntax", "Nanog__Klf4:Klf4", "corr_planted"])
 

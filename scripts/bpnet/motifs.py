@@ -633,6 +633,11 @@ def instances_main(smk, log) -> None:
     log.info("wrote %d instances to %s", len(instances), smk.output.instances)
 
 
+# A planted curve "has a period" when its peak holds this share of the band power: 0.96 for the
+# helical Nanog rules, 0.14 for the monotone Oct4-Sox2 boost (whose "period" is meaningless).
+PLANTED_PERIOD_SHARE = 0.5
+
+
 def truth_check(patterns: Sequence[Pattern], known: Mapping[str, np.ndarray], instances: pd.DataFrame,
                 truth: pd.DataFrame, windows: pd.DataFrame, syntax_summary: pd.DataFrame, tasks: Sequence[str],
                 tolerance: int, syntax: pd.DataFrame | None = None, planted: pd.DataFrame | None = None,
@@ -651,7 +656,8 @@ def truth_check(patterns: Sequence[Pattern], known: Mapping[str, np.ndarray], in
       with the curves (``syntax``, the rows of ``syntax.tsv``) and the simulator's planted syntax
       (``planted``, ``truth/syntax.tsv.gz``) also the planted curve's mean log2 fold change over
       near distances (``planted_log2fc_near``), its period (``planted_period_bp``, by the same
-      :func:`bpnet.syntax.periodicity`), the Pearson correlation of the model's curve with the
+      :func:`bpnet.syntax.periodicity`; NaN when the planted curve does not oscillate, i.e. the
+      peak holds less than :data:`PLANTED_PERIOD_SHARE` of the band power), the Pearson correlation of the model's curve with the
       planted one over the same distances (``corr_planted``: the shape, since the model's fold
       changes are of profile heights, not occupancies) and that of their oscillations
       (``corr_planted_oscillation``: both curves minus their moving average, as the period is
@@ -690,9 +696,10 @@ def truth_check(patterns: Sequence[Pattern], known: Mapping[str, np.ndarray], in
             if ok.sum() < 3:
                 continue  # a pair of motifs the simulator does not plant, or distances it does not cover
             close = ok & (model["distance"].to_numpy() <= near)
+            planted_period, planted_share = periodicity(truth_curve[ok])
             values = {
                 "planted_log2fc_near": float(truth_curve[close].mean()) if close.any() else np.nan,
-                "planted_period_bp": periodicity(truth_curve[ok])[0],
+                "planted_period_bp": planted_period if planted_share >= PLANTED_PERIOD_SHARE else np.nan,
                 "corr_planted": _pearson(model_curve[ok], truth_curve[ok]),
                 "corr_planted_oscillation": _pearson(detrended(model_curve[ok]), detrended(truth_curve[ok])),
             }
