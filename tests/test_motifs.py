@@ -2,6 +2,7 @@
 precision / recall against planted instances, and the rule entry points."""
 
 import logging
+from pathlib import Path
 from importlib import resources
 from types import SimpleNamespace
 
@@ -345,9 +346,15 @@ def test_rules_discovery_instances_and_check(modisco_run, tmp_path):
     # Klf4 is not helped by Nanog in the simulation: a flat planted curve has no correlation
     assert np.isnan(check["syntax", "Nanog__Klf4:Klf4", "corr_planted"])
 
+    Path(smk3.output[0]).unlink()
     smk3.input.truth_syntax = str(tmp_path / "missing.tsv.gz")
     with pytest.raises(BPNetInputError, match="interpretation.truth_syntax"):
         check_main(smk3, LOG)
+    planted.drop(columns="log2fc_b").to_csv(tmp_path / "bad.tsv.gz", sep="\t", index=False)
+    smk3.input.truth_syntax = str(tmp_path / "bad.tsv.gz")
+    with pytest.raises(BPNetInputError, match=r"bad\.tsv\.gz: columns \['log2fc_b'\] missing"):
+        check_main(smk3, LOG)
+    assert not Path(smk3.output[0]).exists()  # nothing written for bad input
 
 
 def test_discovery_without_patterns_writes_empty_outputs(tmp_path):

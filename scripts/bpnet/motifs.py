@@ -467,28 +467,28 @@ def locate_instances(hits: pd.DataFrame, chrom: np.ndarray, start: np.ndarray, w
 # --------------------------------------------------------------------------------------------
 
 
-def read_truth_instances(path: str | Path) -> pd.DataFrame:
-    """The simulator's ``truth/instances.tsv.gz`` (columns chrom, start, end, motif, bound, ...)."""
+def _read_truth_table(path: str | Path, columns: Sequence[str], key: str, what: str) -> pd.DataFrame:
+    """A table the simulator wrote under ``truth/``: it must exist and have ``columns``."""
     path = Path(path)
     if not path.exists():
-        raise BPNetInputError(f"truth instances file {path} does not exist (config key interpretation.truth_instances)")
-    truth = pd.read_csv(path, sep="\t")
-    missing = [c for c in ("chrom", "start", "end", "motif", "bound") if c not in truth.columns]
+        raise BPNetInputError(f"{what} file {path} does not exist (config key {key})")
+    table = pd.read_csv(path, sep="\t")
+    missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise BPNetInputError(f"{path}: columns {missing} missing; expected the simulator's instances table")
-    return truth
+        raise BPNetInputError(f"{path}: columns {missing} missing; expected the simulator's {what} table (config key {key})")
+    return table
+
+
+def read_truth_instances(path: str | Path) -> pd.DataFrame:
+    """The simulator's ``truth/instances.tsv.gz`` (columns chrom, start, end, motif, bound, ...)."""
+    return _read_truth_table(path, ("chrom", "start", "end", "motif", "bound"),
+                             "interpretation.truth_instances", "truth instances")
 
 
 def read_planted_syntax(path: str | Path) -> pd.DataFrame:
     """The simulator's ``truth/syntax.tsv.gz`` (:func:`bpnet.simulate.planted_syntax`)."""
-    path = Path(path)
-    if not path.exists():
-        raise BPNetInputError(f"planted syntax file {path} does not exist (config key interpretation.truth_syntax)")
-    table = pd.read_csv(path, sep="\t")
-    missing = [c for c in ("motif_a", "motif_b", "distance", "task", "log2fc_a", "log2fc_b") if c not in table.columns]
-    if missing:
-        raise BPNetInputError(f"{path}: columns {missing} missing; expected the simulator's truth/syntax.tsv.gz")
-    return table
+    return _read_truth_table(path, ("motif_a", "motif_b", "distance", "task", "log2fc_a", "log2fc_b"),
+                             "interpretation.truth_syntax", "planted syntax")
 
 
 def _interval_hits(a: pd.DataFrame, b: pd.DataFrame, tolerance: int) -> np.ndarray:
@@ -718,6 +718,11 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float(pearsonr(x, y)[0])
 
 
+def _optional_input(value) -> str | None:
+    """A rule input given as ``path or []`` (an unset config key): the path, or None."""
+    return value if isinstance(value, str) else next(iter(value), None)
+
+
 def check_main(smk, log) -> None:
     """Rule ``interpretation_check``: interpretation outputs vs. the simulator's planted instances."""
     from .interpret import load_contributions
@@ -729,7 +734,7 @@ def check_main(smk, log) -> None:
                 for p in read_modisco_h5(h5, task, float(cfg["modisco"]["trim_threshold"]))]
     instances = pd.read_csv(smk.input.instances, sep="\t", keep_default_na=False,
                             dtype={"motif": str, "chrom": str})
-    truth_path = smk.input.truth if isinstance(smk.input.truth, str) else next(iter(smk.input.truth), None)
+    truth_path = _optional_input(smk.input.truth)
     if not truth_path:
         raise BPNetInputError("rule interpretation_check needs config key interpretation.truth_instances "
                               "(the simulator's truth/instances.tsv.gz)")
@@ -741,8 +746,7 @@ def check_main(smk, log) -> None:
     windows = pd.DataFrame({"chrom": c.chrom, "start": c.start, "end": c.start + c.sequence.shape[1]})
     summary = pd.read_csv(smk.input.syntax_summary, sep="\t")
     syntax = planted = None
-    planted_path = smk.input.truth_syntax if isinstance(smk.input.truth_syntax, str) else next(
-        iter(smk.input.truth_syntax), None)
+    planted_path = _optional_input(smk.input.truth_syntax)
     if planted_path:
         planted = read_planted_syntax(planted_path)
         syntax = pd.read_csv(smk.input.syntax, sep="\t")

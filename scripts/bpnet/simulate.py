@@ -555,7 +555,7 @@ def occupancy(locus: np.ndarray, center: np.ndarray, motif: np.ndarray, aff: np.
 
 
 def planted_syntax(cfg: Mapping[str, Any], distances: np.ndarray) -> pd.DataFrame:
-    """The planted syntax: what marginalising motif pairs should find (``truth/syntax.tsv``).
+    """The planted syntax: what marginalising motif pairs should find (``truth/syntax.tsv.gz``).
 
     For every ordered pair of motifs (A, B) and every centre-to-centre distance ``d``: A and B,
     each with affinity 1 (the consensus), alone in a locus, against each of them alone. Per TF,
