@@ -450,7 +450,8 @@ def main(smk, log) -> None:
     import torch
     from tqdm import tqdm
 
-    from .predict import predict_profile, resolve_device
+    from .hardware import resolve_device
+    from .predict import predict_profile
     from .runner import progress_stream
 
     cfg = smk.params.export

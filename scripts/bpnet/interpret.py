@@ -451,7 +451,7 @@ def select_windows(split: np.ndarray, splits: Sequence[str], max_windows: int | 
 def main(smk, log) -> None:
     """Rule ``contrib_scores``: dataset.npz + model -> contrib.npz and contribution bigWigs."""
     from .dataset import load_dataset
-    from .predict import resolve_device
+    from .hardware import resolve_device
     from .tracks import read_chrom_sizes
     from .weights import load_checkpoint
 

@@ -264,7 +264,7 @@ def main(smk, log) -> None:
     from .dataset import load_dataset
     from .interpret import dinucleotide_shuffle, select_windows
     from .motifs import read_meme_motifs, resolve_known_motifs
-    from .predict import resolve_device
+    from .hardware import resolve_device
     from .weights import load_checkpoint
 
     cfg = smk.params.interpretation

@@ -29,7 +29,8 @@ import torch
 
 from .errors import BPNetInputError
 from .model import BPNet, BPNetConfig, bpnet_loss, init_weights
-from .predict import codes_to_one_hot, inference_batch_size, resolve_device
+from .hardware import inference_batch_size, resolve_device
+from .predict import codes_to_one_hot
 from .weights import save_checkpoint
 
 
