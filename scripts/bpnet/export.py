@@ -471,7 +471,7 @@ def main(smk, log) -> None:
 
     from .weights import load_checkpoint
 
-    device = resolve_device(smk.params.device)
+    device = resolve_device(smk.params.device, log)
     torch.set_num_threads(max(1, int(smk.threads)))
     chroms = resolve_regions(regions, chrom_sizes, smk.input.chrom_sizes)
     width = int(read_npz(smk.input.dataset, ["width"], "dataset", "build_dataset")["width"])

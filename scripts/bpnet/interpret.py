@@ -470,7 +470,7 @@ def main(smk, log) -> None:
     chrom_sizes = read_chrom_sizes(smk.input.chrom_sizes)
     torch.set_num_threads(max(1, int(smk.threads)))
     torch.manual_seed(seed)
-    device = resolve_device(smk.params.device)
+    device = resolve_device(smk.params.device, log)
     index = select_windows(ds.split, cfg["splits"], cfg["max_windows"], seed)
     codes = ds.sequence[index, ds.core]
     control = None

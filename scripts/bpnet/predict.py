@@ -86,7 +86,7 @@ def main(smk, log) -> None:
     index = np.flatnonzero(np.isin(dataset.split, list(smk.params.splits)))
     c, w = dataset.extra_context, dataset.width
     control = None if dataset.control is None or not model.config.use_control else dataset.control[index, c:c + w]
-    device = resolve_device(smk.params.device)
+    device = resolve_device(smk.params.device, log)
     log.info("predicting %d windows (%s) on %s", len(index), ", ".join(smk.params.splits), device)
     profile = predict_profile(model, dataset.sequence[index, c:c + w], control,
                               batch_size=inference_batch_size(device), device=device)

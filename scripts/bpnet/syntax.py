@@ -286,7 +286,7 @@ def main(smk, log) -> None:
     if list(model.config.tasks) != tasks:
         raise BPNetInputError(f"{smk.input.model} predicts tasks {list(model.config.tasks)}, but data.tasks is {tasks}")
     torch.set_num_threads(max(1, int(smk.threads)))
-    device = resolve_device(smk.params.device)
+    device = resolve_device(smk.params.device, log)
     ds = load_dataset(smk.input.dataset)
     index = select_windows(ds.split, cfg["splits"], int(scfg["n_backgrounds"]), seed + 1)
     backgrounds = dinucleotide_shuffle(ds.sequence[index, ds.core], 1, seed)[:, 0]
