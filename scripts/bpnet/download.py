@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import BPNetInputError
+from .progress import progress_bar
 
 CHUNK_BYTES = 1 << 20
 # HTTP statuses worth retrying: the server is busy or failing, the URL itself is fine.
@@ -76,26 +77,6 @@ def sha256sum(path: str | Path) -> str:
 # ----------------------------------------------------------------------------------- download
 
 
-class _Progress:
-    """Periodic log lines with bytes done, percentage and MB/s (at most one per ``interval`` s)."""
-
-    def __init__(self, log: logging.Logger, label: str, start: int, total: int | None, interval: float):
-        self.log, self.label, self.start, self.total, self.interval = log, label, start, total, interval
-        self.t0 = self.last = time.monotonic()
-
-    def update(self, done: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < self.interval:
-            return
-        self.last = now
-        rate = (done - self.start) / max(now - self.t0, 1e-9) / 1e6
-        if self.total:
-            self.log.info("%s: %.1f / %.1f MB (%.1f%%), %.2f MB/s", self.label, done / 1e6,
-                          self.total / 1e6, 100 * done / self.total, rate)
-        else:
-            self.log.info("%s: %.1f MB, %.2f MB/s", self.label, done / 1e6, rate)
-
-
 def _content_range(header: str | None) -> tuple[int | None, int | None]:
     """``bytes START-END/TOTAL`` (or ``bytes */TOTAL``) -> (START, TOTAL); None where absent."""
     m = re.match(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)", header or "")
@@ -107,7 +88,7 @@ def _content_range(header: str | None) -> tuple[int | None, int | None]:
 
 
 def _fetch_once(url: str, part: Path, *, key: str, timeout: float, chunk_bytes: int,
-                log: logging.Logger, progress_interval: float) -> None:
+                log: logging.Logger, progress_interval: float | None) -> None:
     """One attempt: resume or (re)start ``part`` from ``url``; return when the body is complete.
 
     Raises :class:`_Retryable` for transient failures (the ``.part`` keeps what arrived) and
@@ -156,9 +137,9 @@ def _fetch_once(url: str, part: Path, *, key: str, timeout: float, chunk_bytes: 
             offset, expected, mode = 0, length, "wb"
         if offset:
             log.info("%s: resuming %s at %.1f MB", key, part, offset / 1e6)
-        progress = _Progress(log, key, offset, expected, progress_interval)
         received = offset
-        with open(part, mode) as out:
+        with open(part, mode) as out, progress_bar(log, expected, key, unit="B", interval=progress_interval,
+                                                   initial=offset) as progress:
             while True:
                 try:
                     chunk = resp.read(chunk_bytes)
@@ -168,8 +149,7 @@ def _fetch_once(url: str, part: Path, *, key: str, timeout: float, chunk_bytes: 
                     break
                 out.write(chunk)
                 received += len(chunk)
-                progress.update(received)
-        progress.update(received, force=True)
+                progress.update(len(chunk))
     if expected is not None and received < expected:
         # http.client returns b"" when the server closes early: compare with Content-Length.
         raise _Retryable(f"connection closed after {received} of {expected} bytes")
@@ -181,14 +161,15 @@ def _fetch_once(url: str, part: Path, *, key: str, timeout: float, chunk_bytes: 
 def download(url: str, dest: str | Path, *, sha256: str | None = None, key: str = "download",
              retries: int = 5, timeout: float = 60.0, backoff: float = 2.0,
              log: logging.Logger | None = None, chunk_bytes: int = CHUNK_BYTES,
-             progress_interval: float = 10.0) -> Path:
+             progress_interval: float | None = None) -> Path:
     """Download ``url`` to ``dest``: resumable, retried, sha256-checked, atomically renamed.
 
     ``retries`` transient failures are retried after ``backoff * 2**(i-1)`` seconds (capped at
     5 minutes); ``timeout`` is the socket timeout in seconds (connect and each read). ``key`` is
     the entry's name under ``download.files`` and appears in every error message. With
     ``sha256=None`` the checksum is only logged, so that it can be pinned in the config.
-    Returns ``dest``.
+    Progress (MB done of the total, MB/s, ETA) is logged every ``progress_interval`` seconds
+    (None: :data:`bpnet.progress.PROGRESS_INTERVAL_S`). Returns ``dest``.
     """
     log = log or _log
     dest = Path(dest)
@@ -235,15 +216,16 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, key: str 
 # ---------------------------------------------------------------------------------- extraction
 
 
-class _CountingReader:
-    """A read-only file wrapper that counts the bytes read (progress through a compressed archive)."""
+class _ProgressReader:
+    """A read-only file wrapper that reports the bytes read to ``progress`` (progress through a
+    compressed archive, also while a large member is being written)."""
 
-    def __init__(self, raw):
-        self.raw, self.count = raw, 0
+    def __init__(self, raw, progress):
+        self.raw, self.progress = raw, progress
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
-        self.count += len(data)
+        self.progress.update(len(data))
         return data
 
 
@@ -267,7 +249,8 @@ def _write_member(src, dest: Path, gunzip: bool) -> None:
 
 
 def extract_members(archive: str | Path, members: Mapping[str, str | Path], *, key: str = "archive",
-                    log: logging.Logger | None = None, progress_interval: float = 30.0) -> dict[str, str]:
+                    log: logging.Logger | None = None,
+                    progress_interval: float | None = None) -> dict[str, str]:
     """Write the requested members of a ``tar.gz`` to their destinations in one streamed pass.
 
     ``members`` maps an archive member path to its destination file. A member matches an entry
@@ -287,13 +270,11 @@ def extract_members(archive: str | Path, members: Mapping[str, str | Path], *, k
     size = archive.stat().st_size
     log.info("%s: extracting %d member(s) from %s (%.1f MB)", key, len(wanted), archive, size / 1e6)
     try:
-        with open(archive, "rb") as raw:
-            counter = _CountingReader(raw)
-            progress = _Progress(log, f"{key} (archive read)", 0, size, progress_interval)
-            with tarfile.open(fileobj=counter, mode="r|gz") as tar:
+        with open(archive, "rb") as raw, progress_bar(log, size, f"{key} (archive read)", unit="B",
+                                                      interval=progress_interval) as progress:
+            with tarfile.open(fileobj=_ProgressReader(raw, progress), mode="r|gz") as tar:
                 for info in tar:
                     n_entries += 1
-                    progress.update(counter.count)
                     name = _normalise(info.name)
                     if info.isfile() and len(examples) < 10:
                         examples.append(name)
@@ -326,7 +307,6 @@ def extract_members(archive: str | Path, members: Mapping[str, str | Path], *, k
                     log.info("%s: %s -> %s%s", key, name, dest, " (gunzipped)" if gunzip else "")
                     if len(found) == len(wanted):
                         break  # the rest of the archive is not needed
-            progress.update(counter.count, force=True)
         missing = [m for m in wanted if m not in found]
         if missing:
             raise DownloadError(

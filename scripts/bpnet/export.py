@@ -448,11 +448,10 @@ def _check_outputs(outputs: Sequence[str], tasks: Sequence[str]) -> list[Path]:
 def main(smk, log) -> None:
     """Rule ``export_tracks``: write ``results/{exp}/tracks/{task}.{pos,neg}.bw``."""
     import torch
-    from tqdm import tqdm
 
     from .hardware import resolve_device
     from .predict import predict_profile
-    from .runner import progress_stream
+    from .progress import progress_bar
 
     cfg = smk.params.export
     tasks = list(smk.params.tasks)
@@ -496,9 +495,7 @@ def main(smk, log) -> None:
         return predict_profile(model, codes, control, device=device)
 
     total = count_tiles(chrom_sizes, chroms, width, overlap)
-    with TrackWriter(paths, chrom_sizes) as writer, tqdm(
-        total=total, unit="tile", file=progress_stream(log), mininterval=30, ascii=True
-    ) as bar:
+    with TrackWriter(paths, chrom_sizes) as writer, progress_bar(log, total, "export tracks", unit="tile") as bar:
         export_tiled(writer, smk.input.fasta, chroms, width, overlap, predict, control_paths, progress=bar)
     log.info("wrote %d bp of %d chromosome(s) x %d tracks to %s",
              sum(chrom_sizes[c] for c in chroms), len(chroms), len(paths), paths[0].parent)

@@ -7,7 +7,8 @@ Every ``scripts/*.py`` is three lines::
     run_rule(snakemake, main)
 
 ``main(smk, log)`` receives the Snakemake object and a :class:`logging.Logger` that writes to the
-rule's ``log:`` file (and to stderr). A :class:`~bpnet.errors.BPNetInputError` becomes one line
+rule's ``log:`` file (and to stderr); long steps log their progress through it
+(:mod:`bpnet.progress`). A :class:`~bpnet.errors.BPNetInputError` becomes one line
 ``error: <message>`` in the log and on stderr and exit status 1; any other exception is a bug and
 keeps its traceback. Snakemake deletes the outputs of a failed job, so nothing half-written stays.
 """
@@ -36,27 +37,6 @@ def get_logger(log_path: str | None = None, name: str = "bpnet") -> logging.Logg
         h.setFormatter(fmt)
         logger.addHandler(h)
     return logger
-
-
-class _LogStream:
-    """A file-like object that forwards writes (e.g. tqdm progress) to the log file."""
-
-    def __init__(self, logger: logging.Logger):
-        self.logger = logger
-
-    def write(self, text: str) -> int:
-        text = text.strip("\r\n ")
-        if text:
-            self.logger.info(text)
-        return len(text)
-
-    def flush(self) -> None:  # pragma: no cover - nothing buffered
-        pass
-
-
-def progress_stream(logger: logging.Logger) -> _LogStream:
-    """A stream for ``tqdm(file=...)`` so progress lines land in the rule's log."""
-    return _LogStream(logger)
 
 
 def run_rule(smk: Any, main: Callable[[Any, logging.Logger], None]) -> None:

@@ -1,0 +1,158 @@
+"""Progress lines in the rule logs: the shared tqdm helper and the long steps that use it."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import pytest
+
+from bpnet import progress as progress_mod
+from bpnet.progress import LogStream, heartbeat, progress_bar
+
+# desc: pct|bar| done/total unit [rate unit/s, elapsed MM:SS, ETA MM:SS]
+LINE = re.compile(r"^(?P<desc>.+): +(?P<pct>\d+)%\|[# 0-9]{10}\| (?P<done>[\d.]+)/(?P<total>[\d.]+) (?P<unit>\S+) "
+                  r"\[ *(?P<rate>[\d.?]+)(?P=unit)/s, elapsed (?P<elapsed>[\d:]+), ETA (?P<eta>[\d:?]+)\]$")
+
+
+class Records(logging.Handler):
+    """Collects the messages of one logger."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def log():
+    logger = logging.getLogger("test_progress")
+    logger.handlers.clear()
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = Records()
+    logger.addHandler(handler)
+    logger.records = handler.lines
+    yield logger
+    logger.handlers.clear()
+
+
+def progress_lines(lines, desc=None):
+    """The lines that are progress lines (of ``desc``), parsed."""
+    out = [m.groupdict() for m in map(LINE.match, lines) if m]
+    return [m for m in out if desc is None or m["desc"] == desc]
+
+
+class FakeClock:
+    """tqdm's clock, advanced by hand."""
+
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = FakeClock()
+    monkeypatch.setattr("tqdm.std.time", c)  # tqdm reads it when a bar is made
+    return c
+
+
+# ----------------------------------------------------------------------------------- helper
+
+
+def test_every_update_logs_done_total_rate_and_eta_with_interval_zero(log):
+    with progress_bar(log, 5, "things", unit="thing", interval=0) as bar:
+        for _ in range(5):
+            time.sleep(0.002)
+            bar.update(1)
+    lines = progress_lines(log.records, "things")
+    assert len(lines) == len(log.records) == 6  # the start, then one per update (the last not twice)
+    assert [(m["done"], m["total"]) for m in lines] == [(str(i), "5") for i in range(6)]
+    assert lines[0]["rate"] == "?" and lines[0]["eta"] == "?"
+    assert all(float(m["rate"]) > 0 and re.fullmatch(r"\d\d:\d\d", m["eta"]) for m in lines[1:])
+    assert lines[-1]["pct"] == "100" and lines[-1]["unit"] == "thing"
+
+
+def test_slow_loop_logs_a_line_every_interval_not_every_update(log, clock):
+    """Steps of 5 s, interval 20 s: a line every 20 s (well inside 30 s), with the right rate and ETA."""
+    with progress_bar(log, 20, "slow step", unit="step", interval=20) as bar:
+        for _ in range(20):
+            clock.t += 5
+            bar.update(1)
+    lines = progress_lines(log.records, "slow step")
+    assert [int(m["done"]) for m in lines] == [0, 4, 8, 12, 16, 20]
+    assert [m["elapsed"] for m in lines] == ["00:00", "00:20", "00:40", "01:00", "01:20", "01:40"]
+    assert lines[1]["rate"] == "0.20" and lines[1]["eta"] == "01:20"  # 16 steps left at 0.2 steps/s
+    assert lines[-1]["eta"] == "00:00"
+
+
+def test_close_logs_the_last_state_once(log, clock):
+    with progress_bar(log, 10, "partial", interval=20) as bar:
+        clock.t += 1
+        bar.update(3)
+    lines = progress_lines(log.records, "partial")
+    assert [int(m["done"]) for m in lines] == [0, 3]  # the update came too soon; close logs it
+    assert lines[-1]["rate"] == "3.00" and lines[-1]["pct"] == "30"
+
+
+def test_bytes_are_shown_in_mb_from_a_resumed_offset(log, clock):
+    with progress_bar(log, 3_000_000, "f.bin", unit="B", interval=0, initial=1_000_000) as bar:
+        clock.t += 2
+        bar.update(2_000_000)
+    start, end = progress_lines(log.records, "f.bin")
+    assert (start["done"], start["total"], start["pct"], start["unit"]) == ("1.0", "3.0", "33", "MB")
+    assert (end["done"], end["rate"], end["elapsed"]) == ("3.0", "1.00", "00:02")  # 2 MB in 2 s
+
+
+def test_unknown_total_logs_done_and_rate(log, clock):
+    with progress_bar(log, None, "stream", unit="B", interval=0) as bar:
+        clock.t += 1
+        bar.update(500_000)
+    assert log.records[-1] == "stream: 0.5 MB [ 0.50MB/s, elapsed 00:01]"
+
+
+def test_without_a_logger_the_bar_is_silent_but_usable(caplog):
+    with caplog.at_level(logging.DEBUG):
+        with progress_bar(None, 3, "quiet", interval=0) as bar:
+            bar.update(3)
+    assert "quiet" not in caplog.text
+    warnings_only = logging.getLogger("test_progress.warnings_only")
+    warnings_only.setLevel(logging.WARNING)
+    bar = progress_bar(warnings_only, 3, "quiet", interval=0)  # nothing to format for a dropped level
+    assert bar.disable
+    bar.update(1)
+    bar.close()
+
+
+def test_default_interval_is_read_at_each_call(log, monkeypatch):
+    assert progress_mod.PROGRESS_INTERVAL_S <= 30
+    monkeypatch.setattr(progress_mod, "PROGRESS_INTERVAL_S", 0)
+    with progress_bar(log, 3, "default") as bar:
+        for _ in range(3):
+            bar.update(1)
+    assert [m["done"] for m in progress_lines(log.records, "default")] == ["0", "1", "2", "3"]
+
+
+def test_log_stream_logs_one_record_per_line_without_redraws_or_escapes(log):
+    stream = LogStream(log)
+    stream.write("\r first   ")
+    stream.write("\n\x1b[A\r")
+    stream.write("second\nthird\n")
+    assert log.records == ["first", "second", "third"]
+
+
+def test_heartbeat_logs_elapsed_time_until_the_block_ends(log):
+    with heartbeat(log, "TF-MoDISco", interval=0.02):
+        time.sleep(0.2)
+    n = len(log.records)
+    assert n >= 2 and all(re.fullmatch(r"TF-MoDISco: running, elapsed \d\d:\d\d", r) for r in log.records)
+    time.sleep(0.1)
+    assert len(log.records) == n  # stopped with the block
+    with heartbeat(None, "nothing", interval=0.01):
+        time.sleep(0.05)
