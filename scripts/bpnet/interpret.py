@@ -52,6 +52,7 @@ from .errors import BPNetInputError
 from .npz import read_npz, write_npz
 from .model import BPNet
 from .predict import codes_to_one_hot
+from .progress import progress_bar
 
 HEADS = ("profile", "counts")
 # Windows shuffled per call of the shuffle kernel: a fixed block size, so that the references
@@ -308,6 +309,7 @@ def contribution_scores(
         batch_size: sequences per batch (each becomes ``2 k`` network inputs).
         control: optional ``(N, L, S)`` control track for a model that uses one.
         device: torch device.
+        log: optional logger for progress lines (windows done, windows/s, ETA).
 
     Returns:
         float32 ``(T', H, N, L, 4)`` hypothetical contributions (tasks and heads in the given order).
@@ -328,16 +330,16 @@ def contribution_scores(
     n, length = codes.shape
     out = np.zeros((len(tasks), len(heads), n, length, 4), dtype=np.float32)
     refs_all = dinucleotide_shuffle(codes, n_references, seed)
-    for bi, lo in enumerate(range(0, n, batch_size)):
-        sl = slice(lo, lo + batch_size)
-        x = codes_to_one_hot(torch.as_tensor(codes[sl], device=device))
-        refs = codes_to_one_hot(torch.as_tensor(refs_all[sl], device=device))
-        ctl = None if control is None or not model.config.use_control else torch.as_tensor(
-            control[sl], dtype=torch.float32, device=device)
-        hyp = deeplift_shap(model, x, refs, targets, ctl).cpu().numpy()
-        out[:, :, sl] = hyp.reshape(len(tasks), len(heads), *hyp.shape[1:])
-        if log is not None and (bi % 10 == 0 or lo + batch_size >= n):
-            log.info("contribution scores: %d / %d windows", min(lo + batch_size, n), n)
+    with progress_bar(log, n, "contribution scores", unit="window") as bar:
+        for lo in range(0, n, batch_size):
+            sl = slice(lo, lo + batch_size)
+            x = codes_to_one_hot(torch.as_tensor(codes[sl], device=device))
+            refs = codes_to_one_hot(torch.as_tensor(refs_all[sl], device=device))
+            ctl = None if control is None or not model.config.use_control else torch.as_tensor(
+                control[sl], dtype=torch.float32, device=device)
+            hyp = deeplift_shap(model, x, refs, targets, ctl).cpu().numpy()
+            out[:, :, sl] = hyp.reshape(len(tasks), len(heads), *hyp.shape[1:])
+            bar.update(len(x))
     return out
 
 

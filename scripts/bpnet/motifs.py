@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BPNetInputError
+from .progress import heartbeat, progress_bar
 
 ALPHABET = "ACGT"
 PSEUDOCOUNT = 1e-3  # added to PFMs before logs (information content)
@@ -375,7 +376,7 @@ def _quantile(sorted_ref: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def scan_cwms(contrib: np.ndarray, patterns: Sequence[Pattern], match_quantile: float = 0.1,
-              contrib_quantile: float = 0.1, batch: int = 512) -> pd.DataFrame:
+              contrib_quantile: float = 0.1, batch: int = 512, progress=None) -> pd.DataFrame:
     """Call motif instances in contribution scores by CWM scanning (see module doc).
 
     Args:
@@ -383,6 +384,8 @@ def scan_cwms(contrib: np.ndarray, patterns: Sequence[Pattern], match_quantile: 
         patterns: trimmed patterns (their seqlets set the score scales).
         match_quantile, contrib_quantile: minimal quantiles (among the pattern's seqlets) of an
             instance's match and contribution scores.
+        progress: optional object with ``update(n)``, advanced by the windows scanned with each
+            pattern (``M * len(patterns)`` in all; a pattern that cannot match counts as scanned).
 
     Returns:
         DataFrame with one row per instance: ``window`` (row of ``contrib``), ``pos`` (start in the
@@ -397,6 +400,8 @@ def scan_cwms(contrib: np.ndarray, patterns: Sequence[Pattern], match_quantile: 
     parts = []
     for p in patterns:
         if p.n_seqlets == 0 or p.width > contrib.shape[1]:
+            if progress is not None:
+                progress.update(len(contrib))
             continue
         ref_match, ref_contrib = (np.sort(a) for a in seqlet_scores(p))
         thr_match = np.quantile(ref_match, match_quantile)
@@ -413,6 +418,8 @@ def scan_cwms(contrib: np.ndarray, patterns: Sequence[Pattern], match_quantile: 
             pooled = F.max_pool1d(score[:, None], 2 * half + 1, stride=1, padding=half)[:, 0]
             keep = ok & (score >= pooled)
             rows, pos = (t.numpy() for t in torch.nonzero(keep, as_tuple=True))
+            if progress is not None:
+                progress.update(len(best_match))
             if len(rows) == 0:
                 continue
             m = best_match[rows, pos].numpy().astype(np.float64)
@@ -585,7 +592,8 @@ def discovery_main(smk, log) -> None:
     except ImportError:  # pragma: no cover - numba comes with modisco-lite
         pass
     t0 = time.perf_counter()
-    run_modisco(one_hot, hyp, mcfg, smk.output.h5, log)
+    with heartbeat(log, f"TF-MoDISco on {task}"):  # no loop of ours inside: elapsed time only
+        run_modisco(one_hot, hyp, mcfg, smk.output.h5, log)
     log.info("TF-MoDISco took %.1f s", time.perf_counter() - t0)
     patterns = read_modisco_h5(smk.output.h5, task, float(mcfg["trim_threshold"]))
     known = resolve_known_motifs(read_meme_motifs(smk.input.known), cfg["motifs"], smk.input.known)
@@ -615,17 +623,22 @@ def instances_main(smk, log) -> None:
     known = resolve_known_motifs(read_meme_motifs(smk.input.known), cfg["motifs"], smk.input.known)
     one_hot = c.one_hot()
     located, tables = [], []
-    for task, h5 in zip(tasks, smk.input.h5):
-        patterns = [p for p in read_modisco_h5(h5, task, float(mcfg["trim_threshold"])) if p.metacluster == "pos"]
-        matches = best_matches(similarity_table(patterns, known), float(scfg["min_similarity"]))
-        tables.append(pattern_table(patterns, matches))
-        contrib = c.hyp(task, mcfg["head"]) * one_hot
-        hits = scan_cwms(contrib, patterns, float(scfg["match_quantile"]), float(scfg["contrib_quantile"]))
-        hits = locate_instances(hits, c.chrom, c.start, c.sequence.shape[1])
-        hits["window_index"] = c.index[hits.pop("window").to_numpy(dtype=np.int64)]
-        hits = hits.merge(matches[["pattern", "motif", "similarity"]], on="pattern", how="left")
-        log.info("%s: %d instances of %d positive patterns in %d windows", task, len(hits), len(patterns), len(c.index))
-        located.append(hits)
+    per_task = [(task, [p for p in read_modisco_h5(h5, task, float(mcfg["trim_threshold"])) if p.metacluster == "pos"])
+                for task, h5 in zip(tasks, smk.input.h5)]
+    n_scans = len(c.index) * sum(len(patterns) for _, patterns in per_task)
+    with progress_bar(log, n_scans, "CWM scanning", unit="window-pattern") as bar:
+        for task, patterns in per_task:
+            matches = best_matches(similarity_table(patterns, known), float(scfg["min_similarity"]))
+            tables.append(pattern_table(patterns, matches))
+            contrib = c.hyp(task, mcfg["head"]) * one_hot
+            hits = scan_cwms(contrib, patterns, float(scfg["match_quantile"]), float(scfg["contrib_quantile"]),
+                             progress=bar)
+            hits = locate_instances(hits, c.chrom, c.start, c.sequence.shape[1])
+            hits["window_index"] = c.index[hits.pop("window").to_numpy(dtype=np.int64)]
+            hits = hits.merge(matches[["pattern", "motif", "similarity"]], on="pattern", how="left")
+            log.info("%s: %d instances of %d positive patterns in %d windows", task, len(hits), len(patterns),
+                     len(c.index))
+            located.append(hits)
     instances = pd.concat(located, ignore_index=True).sort_values(["chrom", "start", "pattern"], kind="stable")
     instances["motif"] = instances["motif"].fillna("")
     instances.to_csv(smk.output.instances, sep="\t", index=False)

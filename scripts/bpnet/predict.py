@@ -6,12 +6,15 @@ encode each batch on the device, so a large set never exists as a float one-hot 
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
 from .errors import BPNetInputError
 from .hardware import inference_batch_size, resolve_device
 from .model import BPNet, postprocess
+from .progress import progress_bar
 
 
 def codes_to_one_hot(codes: torch.Tensor) -> torch.Tensor:
@@ -27,8 +30,13 @@ def predict_outputs(
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     bf16: bool = False,
+    log: logging.Logger | None = None,
 ) -> dict[str, np.ndarray]:
-    """Raw outputs for codes ``(N, L)``: ``profile_logits`` ``(N, L, C)`` and ``count_logits`` ``(N, C)``."""
+    """Raw outputs for codes ``(N, L)``: ``profile_logits`` ``(N, L, C)`` and ``count_logits`` ``(N, C)``.
+
+    With ``log``, progress (windows done of N, windows/s, ETA) is logged batch by batch
+    (:func:`bpnet.progress.progress_bar`).
+    """
     codes = np.asarray(codes)
     if codes.ndim != 2:
         raise BPNetInputError(f"sequences: expected codes of shape (n, length), got {codes.shape}")
@@ -40,15 +48,17 @@ def predict_outputs(
     c = model.config.num_outputs
     profile = np.empty((n, length, c), dtype=np.float32)
     counts = np.empty((n, c), dtype=np.float32)
-    for lo in range(0, n, batch_size):
-        x = codes_to_one_hot(torch.as_tensor(codes[lo:lo + batch_size], device=device))
-        ctl = None
-        if model.config.use_control:
-            ctl = torch.as_tensor(control[lo:lo + batch_size], dtype=torch.float32, device=device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = model(x, ctl)
-        profile[lo:lo + batch_size] = out["profile_logits"].float().cpu().numpy()
-        counts[lo:lo + batch_size] = out["count_logits"].float().cpu().numpy()
+    with progress_bar(log, n, "predict", unit="window") as bar:
+        for lo in range(0, n, batch_size):
+            x = codes_to_one_hot(torch.as_tensor(codes[lo:lo + batch_size], device=device))
+            ctl = None
+            if model.config.use_control:
+                ctl = torch.as_tensor(control[lo:lo + batch_size], dtype=torch.float32, device=device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                out = model(x, ctl)
+            profile[lo:lo + batch_size] = out["profile_logits"].float().cpu().numpy()
+            counts[lo:lo + batch_size] = out["count_logits"].float().cpu().numpy()
+            bar.update(len(x))
     return {"profile_logits": profile, "count_logits": counts}
 
 
@@ -59,9 +69,13 @@ def predict_profile(
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     bf16: bool = False,
+    log: logging.Logger | None = None,
 ) -> np.ndarray:
-    """Predicted expected counts ``(N, L, C)`` (postprocessed: softmax * expm1(count_logits))."""
-    out = predict_outputs(model, codes, control, batch_size, device, bf16)
+    """Predicted expected counts ``(N, L, C)`` (postprocessed: softmax * expm1(count_logits)).
+
+    ``log``: progress lines, as in :func:`predict_outputs`.
+    """
+    out = predict_outputs(model, codes, control, batch_size, device, bf16, log)
     track = postprocess({k: torch.from_numpy(v) for k, v in out.items()})
     return track.numpy().astype(np.float32, copy=False)
 
@@ -89,5 +103,5 @@ def main(smk, log) -> None:
     device = resolve_device(smk.params.device, log)
     log.info("predicting %d windows (%s) on %s", len(index), ", ".join(smk.params.splits), device)
     profile = predict_profile(model, dataset.sequence[index, c:c + w], control,
-                              batch_size=inference_batch_size(device), device=device)
+                              batch_size=inference_batch_size(device), device=device, log=log)
     save_predictions(smk.output.predictions, index, profile, dataset.tasks)

@@ -41,6 +41,7 @@ import torch
 from .errors import BPNetInputError
 from .model import BPNet, postprocess
 from .predict import predict_outputs
+from .progress import progress_bar
 
 DETREND_BP = 21  # moving-average window removed before the FFT (two helical turns)
 MIN_PERIOD, MAX_PERIOD = 4.0, 30.0  # period band searched (bp)
@@ -118,6 +119,7 @@ def marginalize_pair(
     height_window: int = 20,
     batch_size: int = 128,
     device: str | torch.device = "cpu",
+    progress=None,
 ) -> pd.DataFrame:
     """Predicted binding of every task versus the distance of B from A.
 
@@ -127,6 +129,8 @@ def marginalize_pair(
         motif_a, motif_b: uint8 codes of the inserted sequences.
         max_distance: largest centre-to-centre distance.
         height_window: half-width (bp) of the region around a motif centre for its profile height.
+        progress: optional object with ``update(n_distances)`` (e.g. a
+            :func:`bpnet.progress.progress_bar` over the distances of all pairs).
 
     Returns:
         One row per (distance, task): distance, task index ``task``, counts_ab, counts_a, counts_b,
@@ -163,6 +167,8 @@ def marginalize_pair(
             "distance": d, "counts_ab": mean(totals, "ab"), "counts_b": mean(totals, "b"),
             "height_a_ab": mean(h_a, "ab"), "height_b_ab": mean(h_b, "ab"), "height_b": mean(h_b, "b"),
         })
+        if progress is not None:
+            progress.update(len(d))
     n_tasks = len(counts_a)
     cat = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
     table = pd.DataFrame({
@@ -293,16 +299,20 @@ def main(smk, log) -> None:
     log.info("marginalising %d motif pair(s) over %d dinucleotide-shuffled backgrounds of %d bp, distances up "
              "to %d bp, on %s", len(pairs), len(backgrounds), ds.width, scfg["max_distance"], device)
     tables = []
-    for (a, b), plot in zip(pairs, plots):
-        t = marginalize_pair(model, backgrounds, consensus_codes(known[a]), consensus_codes(known[b]),
-                             int(scfg["max_distance"]), int(scfg["height_window"]), int(scfg["batch_size"]), device)
-        t.insert(0, "pair", pair_label(a, b))
-        t.insert(1, "motif_a", a)
-        t.insert(2, "motif_b", b)
-        t["task_name"] = np.asarray(tasks)[t["task"].to_numpy()]
-        plot_pair(t, plot, f"{a} at the centre, {b} at distance d downstream (mean of {len(backgrounds)} backgrounds)")
-        tables.append(t)
-        log.info("pair %s: %d distances", pair_label(a, b), t["distance"].nunique())
+    n_distances = sum(len(pair_layout(len(known[a]), len(known[b]), backgrounds.shape[1], int(scfg["max_distance"]))[2])
+                      for a, b in pairs)
+    with progress_bar(log, n_distances, "marginalisation", unit="distance") as bar:
+        for (a, b), plot in zip(pairs, plots):
+            t = marginalize_pair(model, backgrounds, consensus_codes(known[a]), consensus_codes(known[b]),
+                                 int(scfg["max_distance"]), int(scfg["height_window"]), int(scfg["batch_size"]), device,
+                                 progress=bar)
+            t.insert(0, "pair", pair_label(a, b))
+            t.insert(1, "motif_a", a)
+            t.insert(2, "motif_b", b)
+            t["task_name"] = np.asarray(tasks)[t["task"].to_numpy()]
+            plot_pair(t, plot, f"{a} at the centre, {b} at distance d downstream (mean of {len(backgrounds)} backgrounds)")
+            tables.append(t)
+            log.info("pair %s: %d distances", pair_label(a, b), t["distance"].nunique())
     table = pd.concat(tables, ignore_index=True)
     table["task"] = table.pop("task_name")
     summary = summarize(table, int(scfg["near"]))
