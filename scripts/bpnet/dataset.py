@@ -30,6 +30,7 @@ import pandas as pd
 
 from .errors import BPNetInputError
 from .npz import read_npz, write_npz
+from .progress import progress_bar
 from .sequence import N_CODE, open_fasta, read_fasta_windows
 from .tracks import open_bigwig, read_windows
 
@@ -157,6 +158,34 @@ def _read_padded(
     return out
 
 
+def _read_by_chrom(
+    read: Callable[[np.ndarray, np.ndarray, int], np.ndarray],
+    groups: Sequence[np.ndarray],
+    chroms: np.ndarray,
+    starts: np.ndarray,
+    length: int,
+    chrom_len: np.ndarray,
+    fill,
+    progress,
+) -> np.ndarray:
+    """:func:`_read_padded` one chromosome at a time (the same values), for progress lines.
+
+    ``groups`` holds the window indices of each chromosome; ``progress.update(n)`` follows each.
+    """
+    if len(groups) == 1:  # one chromosome: no copy
+        out = _read_padded(read, chroms, starts, length, chrom_len, fill)
+        progress.update(len(starts))
+        return out
+    out = None
+    for idx in groups:
+        part = _read_padded(read, chroms[idx], starts[idx], length, chrom_len[idx], fill)
+        if out is None:
+            out = np.empty((len(starts),) + part.shape[1:], dtype=part.dtype)
+        out[idx] = part
+        progress.update(len(idx))
+    return out
+
+
 def _shift(raw: np.ndarray, shift: np.ndarray, starts: np.ndarray, chrom_len: np.ndarray, fill) -> np.ndarray:
     """Rows of ``raw`` (n, L, ...) moved by ``shift`` (n,); positions outside the chromosome = fill."""
     length = raw.shape[1]
@@ -245,7 +274,7 @@ def build_dataset(
         control_bigwigs: ``[+, -]`` control bigWigs, or None/empty for no control.
         extra_context: C, bp stored beyond each side of the core window (N / 0 past chromosome
             ends).
-        log: logger for progress.
+        log: logger for progress (windows read per source, windows/s, ETA).
         windows_source: how to name the windows in error messages (e.g. the windows.tsv path).
 
     Returns:
@@ -292,32 +321,37 @@ def build_dataset(
     log.info("building %d windows of %d bp (+%d bp context each side, %d padded at chromosome "
              "ends) for tasks %s", len(chroms), width, extra_context, n_padded, ", ".join(tasks))
 
-    try:
-        sequence = _read_padded(lambda c, s, n: read_fasta_windows(fa, c, s, n),
-                                chroms, starts, length, chrom_len, N_CODE)
-    finally:
-        fa.close()
-    log.info("read sequence from %s", fasta)
+    # Progress: every source (FASTA, each count bigWig, the control) is read chromosome by
+    # chromosome; one unit is one window read from one source.
+    groups = [np.flatnonzero(chroms == c) for c in used]
+    n_sources = 1 + len(count_bigwigs) + bool(control_bigwigs)
+    with progress_bar(log, n_sources * len(chroms), "build dataset", unit="window") as bar:
+        try:
+            sequence = _read_by_chrom(lambda c, s, n: read_fasta_windows(fa, c, s, n),
+                                      groups, chroms, starts, length, chrom_len, N_CODE, bar)
+        finally:
+            fa.close()
+        log.info("read sequence from %s", fasta)
 
-    per_track = []
-    for path in count_bigwigs:
-        vals = _read_padded(lambda c, s, n, p=path: read_windows([p], c, s, n, dtype=np.float32)[..., 0],
-                            chroms, starts, length, chrom_len, 0)
-        per_track.append(_to_counts(vals, path, chroms, starts))
-        log.info("read counts from %s (max %d)", path, per_track[-1].max())
-    dtype = count_dtype(max(float(a.max()) for a in per_track), "counts")
-    counts = np.empty((len(chroms), length, len(per_track)), dtype=dtype)
-    for k, arr in enumerate(per_track):
-        counts[..., k] = arr
-    del per_track
+        per_track = []
+        for path in count_bigwigs:
+            vals = _read_by_chrom(lambda c, s, n, p=path: read_windows([p], c, s, n, dtype=np.float32)[..., 0],
+                                  groups, chroms, starts, length, chrom_len, 0, bar)
+            per_track.append(_to_counts(vals, path, chroms, starts))
+            log.info("read counts from %s (max %d)", path, per_track[-1].max())
+        dtype = count_dtype(max(float(a.max()) for a in per_track), "counts")
+        counts = np.empty((len(chroms), length, len(per_track)), dtype=dtype)
+        for k, arr in enumerate(per_track):
+            counts[..., k] = arr
+        del per_track
 
-    arrays: dict[str, np.ndarray] = {"sequence": sequence, "counts": counts}
-    if control_bigwigs:
-        arrays["control"] = _read_padded(
-            lambda c, s, n: read_windows(control_bigwigs, c, s, n, dtype=np.float32),
-            chroms, starts, length, chrom_len, 0,
-        )
-        log.info("read control from %s", ", ".join(control_bigwigs))
+        arrays: dict[str, np.ndarray] = {"sequence": sequence, "counts": counts}
+        if control_bigwigs:
+            arrays["control"] = _read_by_chrom(
+                lambda c, s, n: read_windows(control_bigwigs, c, s, n, dtype=np.float32),
+                groups, chroms, starts, length, chrom_len, 0, bar,
+            )
+            log.info("read control from %s", ", ".join(control_bigwigs))
     arrays.update(
         chrom=chroms.astype(str),
         start=core_starts,

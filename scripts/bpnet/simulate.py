@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BPNetInputError
+from .progress import progress_bar
 from .tracks import write_bigwig
 
 TFS = ("Oct4", "Sox2", "Nanog", "Klf4")
@@ -888,14 +889,15 @@ def output_paths(outdir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def make_genome(cfg: Mapping[str, Any], rng: np.random.Generator) -> Genome:
-    """Chromosome sizes and background sequence (no motifs planted yet)."""
+def make_genome(cfg: Mapping[str, Any], rng: np.random.Generator, log: logging.Logger | None = None) -> Genome:
+    """Chromosome sizes and background sequence (no motifs planted yet); ``log``: progress lines."""
     sizes = chrom_sizes_for(cfg)
-    seq = np.concatenate([
-        background_sequence(rng, length, cfg["gc_content"], cfg["gc_sd"], cfg["cpg_depletion"])
-        for length in sizes.values()
-    ])
-    return Genome(sizes, seq)
+    parts = []
+    with progress_bar(log, len(sizes), "simulate genome", unit="chrom") as bar:
+        for length in sizes.values():
+            parts.append(background_sequence(rng, length, cfg["gc_content"], cfg["gc_sd"], cfg["cpg_depletion"]))
+            bar.update(1)
+    return Genome(sizes, np.concatenate(parts))
 
 
 def plant_loci(cfg: Mapping[str, Any], genome: Genome, rng_loci: np.random.Generator,
@@ -975,12 +977,13 @@ def _sample_counts(rng: np.random.Generator, genome_len: int, background: float,
 
 def signal_tracks(cfg: Mapping[str, Any], genome: Genome, planted: Planted,
                   rng_bias: np.random.Generator, rng_noise: np.random.Generator,
-                  rng_control: np.random.Generator) -> tuple[dict, dict]:
+                  rng_control: np.random.Generator, log: logging.Logger | None = None) -> tuple[dict, dict]:
     """Expected-rate and observed-count tracks of every TF and strand, and of the control.
 
     Returns ``(expected, observed)``: ``expected["Oct4.pos"] = (pos, rate, background)``, the
     sparse rate above the constant background at sorted global positions; ``observed[name] =
-    (pos, counts)`` sparse integer counts (names ``<TF|patchcap>.<pos|neg>``).
+    (pos, counts)`` sparse integer counts (names ``<TF|patchcap>.<pos|neg>``). ``log``: progress
+    lines (one unit per track and strand).
     """
     inst, occ = planted.instances, planted.occ
     sh, oc = cfg["shape"], cfg["open_chromatin"]
@@ -992,52 +995,60 @@ def signal_tracks(cfg: Mapping[str, Any], genome: Genome, planted: Planted,
 
     expected: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
     observed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for t, tf in enumerate(TFS + (CONTROL,)):
-        control = tf == CONTROL
-        rng = rng_control if control else rng_noise
-        # Region-level overdispersion: one mean-1 gamma factor per locus, shared by both strands.
-        k = 1.0 / region_cv**2 if region_cv > 0 else np.inf
-        g = rng.gamma(k, 1.0 / k, n_loci) if region_cv > 0 else np.ones(n_loci)
-        open_reads = planted.access * (oc["patchcap_reads"] if control else oc["tf_reads"]) / 2
-        background = oc["patchcap_background"] if control else cfg["tfs"][tf]["background"]
-        if not control:
-            p = cfg["tfs"][tf]
-            kernel = footprint_kernel(sh["radius"], p["sigma"], sh["broad_fraction"], sh["broad_scale"])
-            reads = p["depth"] * occ[:, t]
-            site = reads > 1e-3
-        for name, strand in ((f"{tf}.pos", 1), (f"{tf}.neg", -1)):
-            sites = None
+    with progress_bar(log, 2 * len(TFS + (CONTROL,)), "simulate tracks", unit="track") as bar:
+        for t, tf in enumerate(TFS + (CONTROL,)):
+            control = tf == CONTROL
+            rng = rng_control if control else rng_noise
+            # Region-level overdispersion: one mean-1 gamma factor per locus, shared by both strands.
+            k = 1.0 / region_cv**2 if region_cv > 0 else np.inf
+            g = rng.gamma(k, 1.0 / k, n_loci) if region_cv > 0 else np.ones(n_loci)
+            open_reads = planted.access * (oc["patchcap_reads"] if control else oc["tf_reads"]) / 2
+            background = oc["patchcap_background"] if control else cfg["tfs"][tf]["background"]
             if not control:
-                # + strand 5' ends upstream of the motif centre, - strand ends downstream.
-                modes = np.round(gcenter[site] - strand * p["footprint"] / 2).astype(np.int64)
-                sites = (inst_locus[site], modes, reads[site] / 2, kernel)
-            pos, rate, locus = locus_signal(genome.seq, planted.centers, open_reads, open_kernel, sites,
-                                            table, strand)
-            if not control:
-                expected[name] = (pos, rate, background)
-            observed[name] = _sample_counts(rng, genome.length, background, pos, rate * g[locus],
-                                            cfg["noise"]["dispersion"])
+                p = cfg["tfs"][tf]
+                kernel = footprint_kernel(sh["radius"], p["sigma"], sh["broad_fraction"], sh["broad_scale"])
+                reads = p["depth"] * occ[:, t]
+                site = reads > 1e-3
+            for name, strand in ((f"{tf}.pos", 1), (f"{tf}.neg", -1)):
+                sites = None
+                if not control:
+                    # + strand 5' ends upstream of the motif centre, - strand ends downstream.
+                    modes = np.round(gcenter[site] - strand * p["footprint"] / 2).astype(np.int64)
+                    sites = (inst_locus[site], modes, reads[site] / 2, kernel)
+                pos, rate, locus = locus_signal(genome.seq, planted.centers, open_reads, open_kernel, sites,
+                                                table, strand)
+                if not control:
+                    expected[name] = (pos, rate, background)
+                observed[name] = _sample_counts(rng, genome.length, background, pos, rate * g[locus],
+                                                cfg["noise"]["dispersion"])
+                bar.update(1)
     return expected, observed
 
 
 def call_all_peaks(cfg: Mapping[str, Any], genome: Genome,
-                   observed: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, pd.DataFrame]:
-    """narrowPeak tables ``{TF: DataFrame}`` called from each TF's two-strand counts."""
+                   observed: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                   log: logging.Logger | None = None) -> dict[str, pd.DataFrame]:
+    """narrowPeak tables ``{TF: DataFrame}`` called from each TF's two-strand counts.
+
+    ``log``: progress lines (one unit per TF and chromosome).
+    """
     tables = {}
-    for tf in TFS:
-        strands = [observed[f"{tf}.{s}"] for s in STRANDS]
-        lam_genome = sum(cnt.sum() for _, cnt in strands) / genome.length
-        parts = []
-        for chrom, off, length in zip(genome.sizes, genome.offsets, genome.sizes.values()):
-            total = np.zeros(length, dtype=np.int64)
-            for pos, cnt in strands:
-                lo, hi = np.searchsorted(pos, [off, off + length])
-                total[pos[lo:hi] - off] += cnt[lo:hi]
-            called = call_peaks(total, lam_genome, cfg["peaks"])
-            called.insert(0, "chrom", chrom)
-            parts.append(called)
-        tables[tf] = narrowpeak_table(pd.concat(parts, ignore_index=True), tf, genome.length,
-                                      cfg["peaks"]["window"])
+    with progress_bar(log, len(TFS) * len(genome.sizes), "call peaks", unit="chrom") as bar:
+        for tf in TFS:
+            strands = [observed[f"{tf}.{s}"] for s in STRANDS]
+            lam_genome = sum(cnt.sum() for _, cnt in strands) / genome.length
+            parts = []
+            for chrom, off, length in zip(genome.sizes, genome.offsets, genome.sizes.values()):
+                total = np.zeros(length, dtype=np.int64)
+                for pos, cnt in strands:
+                    lo, hi = np.searchsorted(pos, [off, off + length])
+                    total[pos[lo:hi] - off] += cnt[lo:hi]
+                called = call_peaks(total, lam_genome, cfg["peaks"])
+                called.insert(0, "chrom", chrom)
+                parts.append(called)
+                bar.update(1)
+            tables[tf] = narrowpeak_table(pd.concat(parts, ignore_index=True), tf, genome.length,
+                                          cfg["peaks"]["window"])
     return tables
 
 
@@ -1071,14 +1082,20 @@ def truth_table(cfg: Mapping[str, Any], genome: Genome, planted: Planted) -> pd.
 
 
 def _write_bigwigs(jobs: list[tuple[Path, Mapping[str, np.ndarray]]], sizes: Mapping[str, int],
-                   threads: int) -> None:
+                   threads: int, progress=None) -> None:
     """Write ``(path, tracks)`` bigWigs, in ``threads`` processes (writing dominates the run time).
 
     Each file's bytes depend only on its own track, so the output is the same for any ``threads``.
+    ``progress``: optional object with ``update(1)`` per file written (in the order of ``jobs``).
     """
+    def done() -> None:
+        if progress is not None:
+            progress.update(1)
+
     if threads <= 1:
         for path, track in jobs:
             write_bigwig(path, sizes, track)
+            done()
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -1087,27 +1104,34 @@ def _write_bigwigs(jobs: list[tuple[Path, Mapping[str, np.ndarray]]], sizes: Map
     with ProcessPoolExecutor(max_workers=threads, mp_context=ctx) as pool:
         for future in [pool.submit(write_bigwig, path, sizes, track) for path, track in jobs]:
             future.result()
+            done()
 
 
 def write_dataset(paths: Mapping[str, Path], genome: Genome, expected: Mapping, observed: Mapping,
                   peak_tables: Mapping[str, pd.DataFrame], truth: pd.DataFrame, syntax: pd.DataFrame,
-                  threads: int = 1) -> None:
-    """Write every output file (:func:`output_paths`)."""
+                  threads: int = 1, log: logging.Logger | None = None) -> None:
+    """Write every output file (:func:`output_paths`); ``log``: progress lines (one unit per file)."""
     for p in paths.values():
         p.parent.mkdir(parents=True, exist_ok=True)
-    write_fasta(paths["fasta"], genome.sizes, genome.seq)
-    paths["chrom_sizes"].write_text("".join(f"{c}\t{n}\n" for c, n in genome.sizes.items()))
-    sizes = genome.sizes
-    jobs = [(paths[f"{name.replace('.', '.counts.')}"], _SparseTrack(sizes, pos, cnt, 0, np.int64))
-            for name, (pos, cnt) in observed.items()]
-    jobs += [(paths[f"{name.replace('.', '.expected.')}"],
-              _SparseTrack(sizes, pos, vals.astype(np.float32), np.float32(bg), np.float32))
-             for name, (pos, vals, bg) in expected.items()]
-    _write_bigwigs(jobs, sizes, threads)
-    for tf, table in peak_tables.items():
-        write_gzip_table(paths[f"{tf}.peaks"], table, header=False)
-    write_gzip_table(paths["instances"], truth, header=True)
-    write_gzip_table(paths["syntax"], syntax.round(5), header=True)
+    # FASTA (with its index) and chrom sizes, the bigWigs, the peak files, the two truth tables
+    n_files = 2 + len(observed) + len(expected) + len(peak_tables) + 2
+    with progress_bar(log, n_files, "write dataset", unit="file") as bar:
+        write_fasta(paths["fasta"], genome.sizes, genome.seq)
+        paths["chrom_sizes"].write_text("".join(f"{c}\t{n}\n" for c, n in genome.sizes.items()))
+        bar.update(2)
+        sizes = genome.sizes
+        jobs = [(paths[f"{name.replace('.', '.counts.')}"], _SparseTrack(sizes, pos, cnt, 0, np.int64))
+                for name, (pos, cnt) in observed.items()]
+        jobs += [(paths[f"{name.replace('.', '.expected.')}"],
+                  _SparseTrack(sizes, pos, vals.astype(np.float32), np.float32(bg), np.float32))
+                 for name, (pos, vals, bg) in expected.items()]
+        _write_bigwigs(jobs, sizes, threads, bar)
+        for tf, table in peak_tables.items():
+            write_gzip_table(paths[f"{tf}.peaks"], table, header=False)
+            bar.update(1)
+        write_gzip_table(paths["instances"], truth, header=True)
+        write_gzip_table(paths["syntax"], syntax.round(5), header=True)
+        bar.update(2)
 
 
 def simulate(user_cfg: Mapping[str, Any] | None, outdir: str | Path,
@@ -1133,13 +1157,13 @@ def simulate(user_cfg: Mapping[str, Any] | None, outdir: str | Path,
     rng_genome, rng_loci, rng_motifs, rng_bias, rng_noise, rng_control = (
         np.random.default_rng(s) for s in np.random.SeedSequence(cfg["seed"]).spawn(6)
     )
-    genome = make_genome(cfg, rng_genome)
+    genome = make_genome(cfg, rng_genome, log)
     planted = plant_loci(cfg, genome, rng_loci, rng_motifs)
-    expected, observed = signal_tracks(cfg, genome, planted, rng_bias, rng_noise, rng_control)
-    peak_tables = call_all_peaks(cfg, genome, observed)
+    expected, observed = signal_tracks(cfg, genome, planted, rng_bias, rng_noise, rng_control, log)
+    peak_tables = call_all_peaks(cfg, genome, observed, log)
     truth = truth_table(cfg, genome, planted)
     syntax = planted_syntax(cfg, np.arange(1, SYNTAX_MAX_BP + 1))
-    write_dataset(output_paths(outdir), genome, expected, observed, peak_tables, truth, syntax, threads)
+    write_dataset(output_paths(outdir), genome, expected, observed, peak_tables, truth, syntax, threads, log)
     seconds = time.perf_counter() - t0
 
     summary = summarize(truth, peak_tables, observed, genome.sizes, cfg["bound_threshold"])
