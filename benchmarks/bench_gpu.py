@@ -280,6 +280,13 @@ def main() -> None:
     start = time.perf_counter()
     torch.manual_seed(SEED)
 
+    # the machine first, so that it is on record even if a case crashes the process
+    print("\n### GPU throughput (BPNet-OSKN)\n" if device.type == "cuda" else "\n### Throughput (BPNet-OSKN)\n")
+    print(f"`{common.command_line()}`  ")
+    for line in header(device):
+        print(line + "  ")
+    print(flush=True)
+
     rows: list[dict] = []
     notes: list[str] = []
     stopped = False
@@ -362,11 +369,6 @@ def main() -> None:
                     f"total {total:.0f} s" + ("; --smoke: tiny sizes, the figures mean nothing" if smoke else ""))
     notes.append("vs bpnet-lite: training rate / bpnet-lite's plain step at the same precision")
 
-    print("\n### GPU throughput (BPNet-OSKN)\n" if device.type == "cuda" else "\n### Throughput (BPNet-OSKN)\n")
-    print(f"`{common.command_line()}`  ")
-    for line in header(device):
-        print(line + "  ")
-    print()
     print(common.markdown_table(rows, [("case", "case"), ("precision", "precision"), ("compile", "compile"),
                                        ("rate", "rate"), ("unit", "unit"), ("vs", "vs bpnet-lite"),
                                        ("peak", "peak GPU MB"), ("note", "note")]))
