@@ -156,3 +156,118 @@ def test_heartbeat_logs_elapsed_time_until_the_block_ends(log):
     assert len(log.records) == n  # stopped with the block
     with heartbeat(None, "nothing", interval=0.01):
         time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------------- long steps
+
+
+@pytest.fixture
+def every_update(monkeypatch):
+    """The default interval 0: every update of every bar logs a line."""
+    monkeypatch.setattr(progress_mod, "PROGRESS_INTERVAL_S", 0)
+
+
+def tiny_model(tasks=("a", "b")):
+    from bpnet.model import BPNet, BPNetConfig, init_weights
+
+    model = BPNet(BPNetConfig(hidden_size=4, stem_kernel=5, num_dilated_layers=2, dilated_kernel=3,
+                              profile_kernel=5, tasks=tuple(tasks)))
+    init_weights(model, 0)
+    return model.eval()
+
+
+def test_prediction_logs_batch_progress_and_the_same_numbers(log, every_update):
+    import numpy as np
+
+    from bpnet.predict import predict_outputs
+
+    codes = np.random.default_rng(0).integers(0, 4, (10, 60)).astype(np.uint8)
+    model = tiny_model()
+    with_log = predict_outputs(model, codes, batch_size=4, log=log)
+    lines = progress_lines(log.records, "predict")
+    assert [(m["done"], m["total"], m["unit"]) for m in lines] == [
+        ("0", "10", "window"), ("4", "10", "window"), ("8", "10", "window"), ("10", "10", "window")]
+    silent = predict_outputs(model, codes, batch_size=4)
+    for key in silent:
+        np.testing.assert_array_equal(with_log[key], silent[key])
+
+
+def test_contribution_scores_log_window_progress(log, every_update):
+    import numpy as np
+
+    from bpnet.interpret import contribution_scores
+
+    codes = np.random.default_rng(1).integers(0, 4, (3, 40)).astype(np.uint8)
+    contribution_scores(tiny_model(), codes, n_references=2, batch_size=2, log=log)
+    assert [m["done"] for m in progress_lines(log.records, "contribution scores")] == ["0", "2", "3"]
+
+
+def test_marginalisation_advances_the_callers_bar_by_every_distance(log, every_update):
+    import numpy as np
+
+    from bpnet.syntax import marginalize_pair, pair_layout
+
+    backgrounds = np.random.default_rng(2).integers(0, 4, (2, 100)).astype(np.uint8)
+    motif = np.array([0, 1, 2, 3, 0], dtype=np.uint8)
+    n_distances = len(pair_layout(5, 5, 100, 30)[2])
+    with progress_bar(log, n_distances, "marginalisation", unit="distance") as bar:
+        marginalize_pair(tiny_model(), backgrounds, motif, motif, max_distance=30, batch_size=4, progress=bar)
+    lines = progress_lines(log.records, "marginalisation")
+    assert len(lines) > 2 and lines[-1]["done"] == lines[-1]["total"] == str(n_distances)
+
+
+def test_simulation_logs_progress_of_every_stage(log, every_update, tmp_path):
+    from bpnet import simulate as sim
+
+    sim.simulate({"seed": 3, "scale": 0.1}, tmp_path, log)  # the small config of test_simulate
+    n_files = len(sim.output_paths(tmp_path)) - 1  # the FASTA index is written with the FASTA
+    expected = {"simulate genome": ("19", "chrom"), "simulate tracks": ("10", "track"),
+                "call peaks": (str(4 * 19), "chrom"), "write dataset": (str(n_files), "file")}
+    for desc, (total, unit) in expected.items():
+        lines = progress_lines(log.records, desc)
+        assert len(lines) >= 3, desc
+        assert lines[0]["done"] == "0" and lines[-1]["done"] == lines[-1]["total"] == total, desc
+        assert all(m["unit"] == unit and m["total"] == total for m in lines), desc
+    assert any(r.startswith("simulated 19 chromosomes") for r in log.records)  # the summary stays
+
+
+def test_dataset_building_logs_windows_read_per_source(log, every_update, tmp_path):
+    import numpy as np
+    import pandas as pd
+    import pyfaidx
+
+    from bpnet.dataset import build_dataset
+    from bpnet.tracks import write_bigwig
+
+    sizes = {"chr1": 600, "chr2": 400}
+    rng = np.random.default_rng(3)
+    fasta = tmp_path / "genome.fa"
+    fasta.write_text("".join(f">{c}\n{''.join(rng.choice(list('ACGT'), n))}\n" for c, n in sizes.items()))
+    pyfaidx.Faidx(str(fasta))
+    bigwigs = []
+    for strand in ("pos", "neg"):
+        path = tmp_path / f"a.{strand}.bw"
+        write_bigwig(path, sizes, {c: rng.poisson(1.0, n).astype(float) for c, n in sizes.items()})
+        bigwigs.append(path)
+    windows = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "start": [0, 300, 100], "end": [100, 400, 200],
+                            "split": "train", "tasks": "a"})
+    build_dataset(windows, fasta, bigwigs, ["a"], log=log)
+    lines = progress_lines(log.records, "build dataset")
+    # 3 windows x 3 sources (FASTA, + and - counts), read chromosome by chromosome (2, then 1)
+    assert [m["done"] for m in lines] == ["0", "2", "3", "5", "6", "8", "9"]
+    assert all(m["total"] == "9" and m["unit"] == "window" for m in lines)
+
+
+def test_cwm_scanning_advances_the_bar_by_windows_of_every_pattern(log, every_update):
+    import numpy as np
+
+    from bpnet.motifs import Pattern, scan_cwms
+
+    rng = np.random.default_rng(4)
+    cwm = rng.normal(size=(6, 4))
+    usable = Pattern("t.pos.0", "t", "pos", np.full((6, 4), 0.25), cwm, cwm, cwm[None] + rng.normal(size=(5, 6, 4)))
+    empty = Pattern("t.pos.1", "t", "pos", np.full((6, 4), 0.25), cwm, cwm, np.zeros((0, 6, 4)))  # not scanned
+    contrib = rng.normal(size=(7, 50, 4))
+    with progress_bar(log, 2 * len(contrib), "CWM scanning", unit="window-pattern") as bar:
+        scan_cwms(contrib, [usable, empty], batch=3, progress=bar)
+    assert [m["done"] for m in progress_lines(log.records, "CWM scanning")] == ["0", "3", "6", "7", "14"]
