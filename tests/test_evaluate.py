@@ -1,7 +1,6 @@
 """Tests of bpnet.evaluate: the tidy table, the rule entry points, oracle extraction, input checks."""
 
 import json
-import math
 from pathlib import Path
 from types import SimpleNamespace
 

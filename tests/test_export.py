@@ -98,7 +98,7 @@ def fake_smk(tmp_path, inputs, regions, tile_overlap=30):
     outdir = tmp_path / "tracks"
     outdir.mkdir(exist_ok=True)
     return SimpleNamespace(
-        params=SimpleNamespace(export={"regions": regions, "tile_overlap": tile_overlap}, tasks=TASKS, device="cpu"),
+        params=SimpleNamespace(export={"regions": regions, "tile_overlap": tile_overlap}, tasks=TASKS, device="cpu", kernels="auto"),
         input=SimpleNamespace(**inputs),
         output=[str(p) for p in track_paths(outdir, TASKS)],
         threads=1,

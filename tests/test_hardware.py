@@ -103,3 +103,92 @@ def test_torch_build_says_cpu_only_when_torch_has_no_cuda(monkeypatch):
     assert "CPU-only build" in hardware.torch_build()
     monkeypatch.setattr(torch.version, "cuda", "12.4")
     assert hardware.torch_build().endswith("(CUDA 12.4)")
+
+
+# --------------------------------------------------------------- precision, kernels and threads
+
+from bpnet.hardware import (  # noqa: E402
+    CpuInfo,
+    bf16_capability,
+    choose_kernels,
+    cpu_flags,
+    decide_bf16,
+    usable_threads,
+)
+
+AVX2 = CpuInfo("AVX2", onednn_bf16=False, flags=frozenset({"avx2", "fma"}))
+AVX512 = CpuInfo("AVX512", onednn_bf16=True, flags=frozenset({"avx2", "avx512f", "avx512bw"}))
+AVX512_BF16 = CpuInfo("AVX512", onednn_bf16=True, flags=frozenset({"avx512f", "avx512_bf16"}))
+AMX = CpuInfo("AVX512", onednn_bf16=True, flags=frozenset({"avx512f", "amx_bf16", "amx_tile"}))
+ARM = CpuInfo("DEFAULT", onednn_bf16=True, flags=frozenset({"asimd", "bf16"}))
+
+
+def test_bf16_capability_by_cpu_and_gpu():
+    capable, why = bf16_capability("cpu", AVX2)
+    assert capable is False and "emulated" in why and "AVX2" in why
+    assert bf16_capability("cpu", AVX512_BF16)[0] is True
+    assert bf16_capability("cpu", AMX)[0] is True
+    assert bf16_capability("cpu", AVX512)[0] is None  # AVX-512 without bf16 instructions: time it
+    assert bf16_capability("cpu", ARM)[0] is None
+    assert bf16_capability("cuda", cuda_capability=(8, 0))[0] is True  # A100
+    assert bf16_capability("cuda", cuda_capability=(9, 0))[0] is True  # H100
+    capable, why = bf16_capability("cuda", cuda_capability=(7, 5))  # T4
+    assert capable is False and "7.5" in why
+
+
+def test_auto_precision_follows_capability_and_times_only_when_undecided():
+    calls = []
+
+    def timer(result):
+        def time_steps():
+            calls.append(result)
+            return result
+        return time_steps
+
+    assert decide_bf16("auto", False, "emulated", timer((1.0, 0.1)))[0] is False
+    assert decide_bf16("auto", True, "native", timer((0.1, 1.0)))[0] is True
+    assert calls == []  # capability settled it: nothing timed
+    use, why = decide_bf16("auto", None, "undecided", timer((1.0, 0.5)))
+    assert use is True and "float32 1.000 s, bf16 0.500 s" in why
+    use, why = decide_bf16("auto", None, "undecided", timer((1.0, 0.95)))  # within the margin
+    assert use is False and "not 1.2x faster" in why
+    assert len(calls) == 2
+
+
+def test_forced_precision_is_kept_and_warned_about():
+    assert decide_bf16(False, True, "native") == (False, "training.bf16 is false in the config")
+    use, why = decide_bf16(True, False, "bf16 would be emulated")
+    assert use is True and "warning: bf16 would be emulated" in why
+    with pytest.raises(BPNetInputError, match="training.bf16: expected true, false or auto"):
+        decide_bf16("yes", True, "native")
+
+
+def test_kernels_by_hardware():
+    assert choose_kernels("auto", "cpu", AVX2)[0] == "channels_last"
+    assert choose_kernels("auto", "cpu", AVX512_BF16)[0] == "channels_last"
+    assert choose_kernels("auto", "cpu", ARM)[0] == "plain"  # unmeasured: torch's own kernels
+    assert choose_kernels("auto", "cuda")[0] == "channels_last"
+    assert choose_kernels("plain", "cpu", AVX512) == ("plain", "kernels is plain in the config")
+    with pytest.raises(BPNetInputError, match="config key kernels"):
+        choose_kernels("fast", "cpu", AVX2)
+
+
+def test_cpu_flags_from_cpuinfo(tmp_path):
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16 amx_bf16\n\nprocessor\t: 1\nflags\t: fpu\n")
+    assert cpu_flags(str(x86)) == {"fpu", "avx2", "avx512_bf16", "amx_bf16"}  # the first CPU's
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16\n")
+    assert cpu_flags(str(arm)) == {"fp", "asimd", "bf16"}
+    assert cpu_flags(str(tmp_path / "missing")) == frozenset()
+    assert AVX2.describe() == "AVX2 (no native bf16)"
+    assert AMX.describe() == "AVX512 (amx_bf16)"
+
+
+def test_threads_never_exceed_the_cores(monkeypatch, caplog):
+    monkeypatch.setattr(hardware, "available_cores", lambda: 2)
+    log = logging.getLogger("test-threads")
+    with caplog.at_level(logging.INFO, logger="test-threads"):
+        assert usable_threads(8, log) == 2
+        assert usable_threads(1, log) == 1
+    assert "8 given, but this process may run on 2 cores" in caplog.text

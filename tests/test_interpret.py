@@ -223,7 +223,7 @@ def rule_smk(tmp_path, dataset, sizes, model_path, heads=("profile", "counts"), 
         input=SimpleNamespace(dataset=str(dataset), model=str(model_path), chrom_sizes=str(sizes)),
         output=SimpleNamespace(contrib=str(out / "contrib.npz"),
                                tracks=str(out / "tracks")),
-        params=SimpleNamespace(interpretation=cfg, tasks=list(tasks), seed=1, device="cpu"),
+        params=SimpleNamespace(interpretation=cfg, tasks=list(tasks), seed=1, device="cpu", kernels="auto"),
         threads=1,
     )
 

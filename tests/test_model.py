@@ -7,6 +7,7 @@ from scipy.stats import multinomial
 
 from bpnet.errors import BPNetInputError
 from bpnet.model import (
+    KERNELS,
     BPNet,
     BPNetConfig,
     BPNetForTokenPrediction,
@@ -207,6 +208,7 @@ def reference_forward(model: BPNet, x: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"profile_logits": profile.transpose(1, 2), "count_logits": counts}
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize(
     "cfg",
     [
@@ -215,9 +217,11 @@ def reference_forward(model: BPNet, x: torch.Tensor) -> dict[str, torch.Tensor]:
         BPNetConfig(num_dilated_layers=2, stem_kernel=4, dilated_kernel=2, profile_kernel=50),
     ],
 )
-def test_channels_last_network_equals_torch_modules(cfg):
-    """Forward and every parameter's gradient equal the textbook channels-first layers (float64)."""
-    model = BPNet(cfg).double()
+def test_both_kernel_paths_equal_torch_modules(cfg, kernels):
+    """Forward and every parameter's gradient of each kernel path equal the textbook channels-first
+    layers (float64)."""
+    model = BPNet(cfg).double().set_kernels(kernels)
+    assert model.kernels == kernels
     init_weights(model, 3)
     x = random_one_hot(3, 77).double()
     counts = torch.poisson(torch.full((3, 77, 8), 0.7, dtype=torch.float64), generator=torch.Generator().manual_seed(1))
@@ -234,18 +238,19 @@ def test_channels_last_network_equals_torch_modules(cfg):
 @pytest.mark.parametrize("kernel,padding", [(25, (12, 12)), (50, (25, 24)), (4, (0, 3))])
 def test_wide_conv_gradients(kernel, padding):
     """The hand-written backward of the profile head's convolution passes torch's gradcheck."""
-    from bpnet.model import _WideConv
+    from bpnet.channels_last import WideConv
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 30, 5, dtype=torch.float64, generator=g, requires_grad=True)
     w = torch.randn(3, 5, kernel, dtype=torch.float64, generator=g, requires_grad=True)
     b = torch.randn(3, dtype=torch.float64, generator=g, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x, w, b: _WideConv.apply(x, w, b, *padding), (x, w, b))
+    assert torch.autograd.gradcheck(lambda x, w, b: WideConv.apply(x, w, b, *padding), (x, w, b))
 
 
-def test_bf16_autocast_gradients_track_float32():
-    """Under bf16 autocast (the default config's training) the gradients stay close to float32's."""
-    model = BPNet(BPNetConfig(num_dilated_layers=3))
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_bf16_autocast_gradients_track_float32(kernels):
+    """Under bf16 autocast (training where bf16 is native) the gradients stay close to float32's."""
+    model = BPNet(BPNetConfig(num_dilated_layers=3)).set_kernels(kernels)
     init_weights(model, 5)
     x = random_one_hot(8, 200)
     counts = torch.poisson(torch.full((8, 200, 8), 0.5), generator=torch.Generator().manual_seed(2))
@@ -259,3 +264,8 @@ def test_bf16_autocast_gradients_track_float32():
     assert grads[1].dtype == torch.float32
     cos = torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0)
     assert cos > 0.99
+
+
+def test_unknown_kernels_are_refused():
+    with pytest.raises(BPNetInputError, match="kernels: expected one of"):
+        BPNet().set_kernels("fast")

@@ -147,7 +147,7 @@ def syntax_smk(tmp_path, pairs, max_distance=60):
         input=SimpleNamespace(model=str(tiny_checkpoint(tmp_path)), dataset=str(tiny_dataset(tmp_path)), known=MEME),
         output=SimpleNamespace(table=str(tmp_path / "syntax.tsv"), summary=str(tmp_path / "syntax_summary.tsv"),
                                plots=str(tmp_path / "syntax")),
-        params=SimpleNamespace(interpretation=cfg, tasks=["Nanog", "Sox2"], seed=1, device="cpu"),
+        params=SimpleNamespace(interpretation=cfg, tasks=["Nanog", "Sox2"], seed=1, device="cpu", kernels="auto"),
         threads=1,
     )
 

@@ -84,6 +84,7 @@ def test_auto_count_weight():
 
 
 def run(tmp_path, **kw):
+    kw.setdefault("bf16", False)  # float32 on every machine (auto would follow this CPU)
     cfg = TrainingConfig(batch_size=8, max_epochs=kw.pop("max_epochs", 4), patience=kw.pop("patience", 5), threads=1, device="cpu", **kw)
     return train_model(toy_dataset(), tiny_model(), cfg, tmp_path, on_epoch_end=kw.get("cb"))
 
@@ -123,7 +124,7 @@ def test_resume_after_interruption_gives_the_same_model(tmp_path):
         if epoch == 3:
             raise Interrupt()
 
-    cfg = TrainingConfig(batch_size=8, max_epochs=5, threads=1, device="cpu")
+    cfg = TrainingConfig(batch_size=8, max_epochs=5, threads=1, device="cpu", bf16=False)
     with pytest.raises(Interrupt):
         train_model(toy_dataset(), tiny_model(), cfg, tmp_path / "resumed", on_epoch_end=stop_at_3)
     assert (tmp_path / "resumed" / "resume.pt").exists()
@@ -134,7 +135,7 @@ def test_resume_after_interruption_gives_the_same_model(tmp_path):
     for p, q in zip(full.parameters(), resumed.parameters()):
         assert torch.equal(p, q)
     # a resume state from another config is ignored, not used
-    cfg2 = TrainingConfig(batch_size=8, max_epochs=2, threads=1, device="cpu", learning_rate=0.001)
+    cfg2 = TrainingConfig(batch_size=8, max_epochs=2, threads=1, device="cpu", learning_rate=0.001, bf16=False)
     _, hist2 = train_model(toy_dataset(), tiny_model(), cfg2, tmp_path / "resumed")
     assert hist2["epoch"].tolist() == [1, 2]
 
@@ -208,3 +209,94 @@ def test_count_head_refit_lowers_valid_count_loss_and_keeps_the_rest(tmp_path):
     # only the count heads changed: backbone and profile heads are the trained ones
     for (name, p), q in zip(refit.named_parameters(), plain.parameters()):
         assert torch.equal(p, q) == (not name.startswith("count_heads")), name
+
+
+# ------------------------------------------------------- hardware: precision, micro-batches, progress
+
+import logging  # noqa: E402
+import time  # noqa: E402
+
+from bpnet import hardware, training  # noqa: E402
+from bpnet.hardware import CpuInfo  # noqa: E402
+from bpnet.model import bpnet_loss, init_weights  # noqa: E402
+from bpnet.training import batch_gradients  # noqa: E402
+
+
+def logged(caplog, run_training):
+    log = logging.getLogger("test-training")
+    with caplog.at_level(logging.INFO, logger="test-training"):
+        model, hist = run_training(log)
+    return model, hist, [r.getMessage() for r in caplog.records if r.name == "test-training"]
+
+
+@pytest.mark.parametrize("cpu,bf16,says", [
+    (CpuInfo("AVX2", False, frozenset({"avx2"})), False, "bf16 would be emulated"),
+    (CpuInfo("AVX512", True, frozenset({"avx512_bf16"})), True, "native bf16 instructions"),
+])
+def test_auto_precision_in_training(tmp_path, monkeypatch, caplog, cpu, bf16, says):
+    """bf16 "auto" trains in float32 on a CPU without native bf16 and in bf16 where it is native,
+    logs why, and records it on the model (the checkpoint's metadata)."""
+    monkeypatch.setattr(hardware, "cpu_info", lambda: cpu)
+    monkeypatch.setattr(training, "cpu_info", lambda: cpu)
+    cfg = TrainingConfig(batch_size=8, max_epochs=1, threads=1, device="cpu", bf16="auto")
+    model, _, lines = logged(caplog, lambda log: train_model(toy_dataset(), tiny_model(), cfg, tmp_path, log))
+    assert model.training_setup["bf16"] is bf16
+    assert model.training_setup["kernels"] == "channels_last"  # x86
+    assert any(line.startswith("precision: " + ("bf16" if bf16 else "float32")) and says in line for line in lines)
+
+
+def test_undecided_precision_is_timed_without_changing_the_training(tmp_path, monkeypatch, caplog):
+    """Where capability does not settle bf16, real training steps of both are timed at start-up;
+    the timing draws no random numbers of the training's, so a forced precision gives the same model."""
+    undecided = CpuInfo("AVX512", True, frozenset({"avx512f"}))
+    monkeypatch.setattr(hardware, "cpu_info", lambda: undecided)
+    monkeypatch.setattr(training, "cpu_info", lambda: undecided)
+    cfg = TrainingConfig(batch_size=8, max_epochs=2, threads=1, device="cpu", bf16="auto")
+    timed, _, lines = logged(caplog, lambda log: train_model(toy_dataset(), tiny_model(), cfg, tmp_path / "a", log))
+    assert any("timed a training step: float32" in line for line in lines)
+    forced = TrainingConfig(batch_size=8, max_epochs=2, threads=1, device="cpu", bf16=timed.training_setup["bf16"])
+    same, _ = train_model(toy_dataset(), tiny_model(), forced, tmp_path / "b")
+    for p, q in zip(timed.parameters(), same.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_micro_batches_give_the_batch_gradient():
+    """A batch run in passes of fewer windows (on CPU: cache-sized passes) gives the whole batch's
+    gradient and loss terms: the weighted pass losses add up to the batch loss."""
+    ds = toy_dataset()
+    maker = BatchMaker(ds.sequence, ds.counts, None, ds.width, 2, torch.device("cpu"))
+    x, y, _ = maker.batch(torch.arange(8))
+    results = []
+    for micro in (8, 3):  # one pass vs passes of 3, 3 and 2 windows
+        model = BPNet(tiny_model())
+        init_weights(model, 1)
+        terms = batch_gradients(model, x, y, None, 10.0, micro, bf16=False)
+        results.append((terms, [p.grad.clone() for p in model.parameters()]))
+    (t1, g1), (t2, g2) = results
+    assert t1 == pytest.approx(t2, rel=1e-5)
+    model.zero_grad()
+    full = bpnet_loss(model(x), y, 10.0)
+    assert t1["loss"] == pytest.approx(full["loss"].item(), rel=1e-6)
+    for a, b in zip(g1, g2):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_progress_lines_on_a_slow_step(tmp_path, monkeypatch, caplog):
+    """An epoch of slow steps logs batch i/n, windows/s and the epoch's ETA every interval, not
+    only at its end."""
+    real_loss = training.bpnet_loss
+
+    def slow_loss(*args, **kwargs):
+        time.sleep(0.12)
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(training, "bpnet_loss", slow_loss)
+    monkeypatch.setattr(training, "micro_batch_size", lambda device: 1 << 30)
+    cfg = TrainingConfig(batch_size=8, max_epochs=1, threads=1, device="cpu", bf16=False, refit_count_head=False)
+    _, _, lines = logged(caplog, lambda log: train_model(toy_dataset(), tiny_model(), cfg, tmp_path, log,
+                                                         progress_interval=0.1))
+    progress = [line for line in lines if line.startswith("epoch 1, batch ")]
+    n_batches = int(np.ceil((toy_dataset().split == "train").sum() / 8))
+    assert len(progress) >= n_batches - 1  # a line for (nearly) every 0.12 s step
+    assert f"batch 2/{n_batches}" in progress[1]
+    assert all("window/s" in line and "ETA" in line for line in progress)

@@ -8,7 +8,6 @@ that each retry asks for more memory.
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ TINY = {
     "simulation": {"seed": 3, "scale": 0.3, "num_chroms": 10, "genome_length": 12_000_000},
     "windows": {"width": 200},
     "model": {"hidden_size": 8, "num_dilated_layers": 3, "stem_kernel": 9, "profile_kernel": 9},
-    "training": {"max_epochs": 2, "patience": 2, "batch_size": 64, "threads": 1},
+    "training": {"max_epochs": 2, "patience": 2, "batch_size": 64},
     "evaluation": {"binsizes": [1, 5]},
     "interpretation": {"enabled": False},
 }

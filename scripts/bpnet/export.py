@@ -447,9 +447,7 @@ def _check_outputs(outputs: Sequence[str], tasks: Sequence[str]) -> list[Path]:
 
 def main(smk, log) -> None:
     """Rule ``export_tracks``: write ``results/{exp}/tracks/{task}.{pos,neg}.bw``."""
-    import torch
-
-    from .hardware import resolve_device
+    from .hardware import setup_inference
     from .predict import predict_profile
     from .progress import progress_bar
 
@@ -470,8 +468,6 @@ def main(smk, log) -> None:
 
     from .weights import load_checkpoint
 
-    device = resolve_device(smk.params.device, log)
-    torch.set_num_threads(max(1, int(smk.threads)))
     chroms = resolve_regions(regions, chrom_sizes, smk.input.chrom_sizes)
     width = int(read_npz(smk.input.dataset, ["width"], "dataset", "build_dataset")["width"])
     check_tile_overlap(width, overlap)
@@ -481,6 +477,7 @@ def main(smk, log) -> None:
             f"checkpoint {smk.input.model} predicts tasks {list(model.config.tasks)}, but data.tasks is "
             f"{tasks}; retrain the model"
         )
+    device = setup_inference(model, smk.params.device, smk.params.kernels, smk.threads, log)
     control_paths = list(getattr(smk.input, "control", [])) if model.config.use_control else []
     if model.config.use_control and len(control_paths) != 2:
         raise BPNetInputError(

@@ -453,7 +453,7 @@ def select_windows(split: np.ndarray, splits: Sequence[str], max_windows: int | 
 def main(smk, log) -> None:
     """Rule ``contrib_scores``: dataset.npz + model -> contrib.npz and contribution bigWigs."""
     from .dataset import load_dataset
-    from .hardware import resolve_device
+    from .hardware import setup_inference
     from .tracks import read_chrom_sizes
     from .weights import load_checkpoint
 
@@ -470,9 +470,8 @@ def main(smk, log) -> None:
             f"model {smk.input.model} {list(model.config.tasks)}; rebuild the dataset and retrain"
         )
     chrom_sizes = read_chrom_sizes(smk.input.chrom_sizes)
-    torch.set_num_threads(max(1, int(smk.threads)))
     torch.manual_seed(seed)
-    device = resolve_device(smk.params.device, log)
+    device = setup_inference(model, smk.params.device, smk.params.kernels, smk.threads, log)
     index = select_windows(ds.split, cfg["splits"], cfg["max_windows"], seed)
     codes = ds.sequence[index, ds.core]
     control = None

@@ -15,11 +15,11 @@ Outputs are task-major: channel ``2 t + s`` is task ``t``, strand ``s`` (0 = +, 
 Oct4+, Oct4-, Sox2+, Sox2-, Nanog+, Nanog-, Klf4+, Klf4- at the defaults. Every convolution uses
 'same' padding, so any input length works and the output length equals the input length.
 
-Tensors stay channels-last ``(B, L, C)`` from input to output: the parameters are those of the
-torch modules named above (same shapes, same state-dict keys), but the convolutions run through
-:func:`conv1d_nlc`: on the 2-core CPU `train_model` runs 1.3x (float32) and 2.0x (bf16) as many
-windows/s (benchmarks/bench_train.py: 112.8 -> 146.3 and 175.3 -> 342.9); the tests check
-forward and gradients against the modules' own channels-first computation.
+Inputs and outputs are channels-last ``(B, L, C)``. The modules hold torch's own layers and call
+them on ``(B, C, L)`` (the plain path, ``kernels="plain"``); ``kernels="channels_last"`` runs the
+same parameters through :mod:`bpnet.channels_last`, which keeps every tensor ``(B, L, C)`` and is
+faster on CPUs with AVX-512 and slower on AVX2 ones (``bpnet.hardware.choose_kernels`` picks per
+machine). Both paths compute the same function; the tests check outputs and gradients to 1e-9.
 
 The count head predicts ``log(1 + total)`` per strand (the official training target). The usable
 track is therefore ``softmax(profile_logits over positions) * (exp(count_logits) - 1)``; see
@@ -42,12 +42,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import channels_last
 from .errors import BPNetInputError
 
 DEFAULT_TASKS = ("Oct4", "Sox2", "Nanog", "Klf4")
 STRANDS = ("pos", "neg")
 # Moving-average windows applied to the control profile (the paper's [1, 50]).
 CONTROL_SMOOTHING = (1, 50)
+# How the convolutions run: torch's modules on (B, C, L), or bpnet.channels_last on (B, L, C).
+KERNELS = ("plain", "channels_last")
 
 
 @dataclass
@@ -128,65 +131,8 @@ class BPNetConfig:
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
-def conv1d_nlc(
-    x: Tensor, weight: Tensor, bias: Tensor | None, dilation: int = 1, padding: tuple[int, int] | None = None
-) -> Tensor:
-    """A 1-d convolution on channels-last sequences: ``(B, L, C_in)`` -> ``(B, L', C_out)``.
-
-    ``weight`` is ``(C_out, C_in, k)`` as in ``nn.Conv1d``. ``padding`` (left, right) defaults to
-    'same' as torch places it (for an odd total the extra position goes right). It runs as a
-    height-1 ``conv2d`` in channels_last memory format, which a ``(B, L, C)`` tensor already is:
-    oneDNN's kernels for that layout are 2-3x faster on CPU than ``conv1d`` on ``(B, C, L)``
-    (benchmarks/README.md), and cuDNN prefers it too.
-    """
-    if padding is None:
-        total = dilation * (weight.shape[-1] - 1)
-        padding = (total // 2, total - total // 2)
-    left, right = padding
-    if left != right:
-        x = F.pad(x, (0, 0, left, right))
-        left = 0
-    y = F.conv2d(x.transpose(1, 2).unsqueeze(2), weight.unsqueeze(2), bias, padding=(0, left), dilation=(1, dilation))
-    return y.squeeze(2).transpose(1, 2)
-
-
-class _WideConv(torch.autograd.Function):
-    """:func:`conv1d_nlc` whose weight gradient is one GEMM over the unfolded output gradient.
-
-    For the profile head (64 channels in, 8 out, 25 bp) oneDNN's weight gradient takes ~3x as
-    long as that GEMM, and as long as the rest of the head's forward and backward together.
-    Inputs share one dtype (the caller casts the weights under autocast).
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, left: int, right: int) -> Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.padding = (left, right)
-        return conv1d_nlc(x, weight, bias, padding=(left, right))
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, weight = ctx.saved_tensors
-        left, right = ctx.padding
-        c_out, c_in, k = weight.shape
-        n, length, _ = grad.shape
-        grad = grad.contiguous()
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:  # the transposed convolution: flipped kernel, swapped channels
-            grad_x = conv1d_nlc(grad, weight.transpose(0, 1).flip(-1), None, padding=(right, left))
-        if ctx.needs_input_grad[1]:
-            # dW[o, c, k-1-m] = sum over (b, l) of g[b, l + m, o] * x[b, l, c], g padded by (right, left)
-            g = F.pad(grad, (0, 0, right, left))
-            s = g.stride()
-            unfolded = g.as_strided((n, length, c_out, k), (s[0], s[1], s[2], s[1])).reshape(n * length, c_out * k)
-            grad_w = (unfolded.t() @ x.reshape(n * length, c_in)).view(c_out, k, c_in).flip(1).transpose(1, 2)
-        if ctx.needs_input_grad[2]:
-            grad_b = grad.sum(dim=(0, 1))
-        return grad_x, grad_w, grad_b, None, None
-
-
 class BPNetStem(nn.Module):
-    """The first ("motif") convolution: one-hot ``(B, L, 4)`` -> features ``(B, L, H)``."""
+    """The first ("motif") convolution: one-hot ``(B, 4, L)`` -> features ``(B, H, L)``."""
 
     def __init__(self, config: BPNetConfig):
         super().__init__()
@@ -194,11 +140,11 @@ class BPNetStem(nn.Module):
         self.act = _ACTIVATIONS[config.activation]()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(conv1d_nlc(x, self.conv.weight, self.conv.bias))
+        return self.act(self.conv(x))
 
 
 class BPNetLayer(nn.Module):
-    """Residual dilated convolution: ``h + act(conv(h))``, shapes ``(B, L, H)`` -> ``(B, L, H)``."""
+    """Residual dilated convolution: ``h + act(conv(h))``, shapes ``(B, H, L)`` -> ``(B, H, L)``."""
 
     def __init__(self, config: BPNetConfig, dilation: int):
         super().__init__()
@@ -208,7 +154,7 @@ class BPNetLayer(nn.Module):
         self.act = _ACTIVATIONS[config.activation]()
 
     def forward(self, h: Tensor) -> Tensor:
-        return h + self.act(conv1d_nlc(h, self.conv.weight, self.conv.bias, self.conv.dilation[0]))
+        return h + self.act(self.conv(h))
 
 
 def _check_one_hot(x: Tensor) -> None:
@@ -227,8 +173,11 @@ def _check_one_hot(x: Tensor) -> None:
 class BPNetModel(nn.Module):
     """The bare backbone: one-hot ``(B, L, 4)`` -> per-position features ``(B, L, H)``.
 
-    Every tensor stays channels-last ``(B, L, C)``, the layout of the input and of the outputs.
+    ``kernels`` (an attribute, see :data:`KERNELS`) chooses how the convolutions run; the plain
+    path transposes to ``(B, C, L)`` once on the way in and returns a transposed view.
     """
+
+    kernels = "plain"
 
     def __init__(self, config: BPNetConfig):
         super().__init__()
@@ -239,10 +188,12 @@ class BPNetModel(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Per-position features ``(B, L, H)``."""
         _check_one_hot(x)
-        h = self.stem(x)
+        if self.kernels == "channels_last":
+            return channels_last.backbone_nlc(self.stem, self.layers, x)
+        h = self.stem(x.transpose(1, 2))
         for layer in self.layers:
             h = layer(h)
-        return h
+        return h.transpose(1, 2)
 
 
 class BPNet(nn.Module):
@@ -294,18 +245,28 @@ class BPNet(nn.Module):
         return {"profile_logits": profile, "count_logits": counts}
 
     def profile_logits(self, h: Tensor) -> Tensor:
-        """All tasks' profile heads at once: features ``(B, L, H)`` -> logits ``(B, L, T * S)``.
+        """All tasks' profile heads: features ``(B, L, H)`` -> logits ``(B, L, T * S)``.
 
-        A stride-1 ``ConvTranspose1d`` with padding ``p`` is a convolution with the kernel flipped,
-        the in / out channels swapped and padding ``(k - 1 - p, p)``: for an even ``k`` that drops
-        the transposed convolution's one extra position at the end, as Keras does. One convolution
-        for all tasks; the parameters stay in ``profile_heads`` (the weight files' layout).
+        For an even kernel the transposed convolution yields one extra position at the end,
+        trimmed as Keras does.
         """
-        k, p = self.config.profile_kernel, self.profile_heads[0].padding[0]
-        weight = torch.cat([head.weight for head in self.profile_heads], dim=1)  # (H, T*S, k)
-        weight = weight.transpose(0, 1).flip(-1).to(h.dtype)  # (T*S, H, k); h is bf16 under autocast
-        bias = torch.cat([head.bias for head in self.profile_heads]).to(h.dtype)
-        return _WideConv.apply(h, weight, bias, k - 1 - p, p)
+        if self.kernels == "channels_last":
+            return channels_last.profile_heads_nlc(self.profile_heads, h)
+        h = h.transpose(1, 2)  # (B, H, L)
+        length = h.shape[2]
+        return torch.cat([head(h)[..., :length] for head in self.profile_heads], dim=1).transpose(1, 2)
+
+    @property
+    def kernels(self) -> str:
+        """How the convolutions run: ``plain`` or ``channels_last`` (:data:`KERNELS`)."""
+        return self.backbone.kernels
+
+    def set_kernels(self, kernels: str) -> "BPNet":
+        """Run the convolutions as ``kernels`` (same parameters, same function); returns the model."""
+        if kernels not in KERNELS:
+            raise BPNetInputError(f"kernels: expected one of {list(KERNELS)}, got {kernels!r}")
+        self.backbone.kernels = kernels
+        return self
 
     @property
     def num_parameters(self) -> int:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .errors import BPNetInputError
-from .hardware import inference_batch_size, resolve_device
+from .hardware import inference_batch_size, setup_inference
 from .model import BPNet, postprocess
 from .progress import progress_bar
 
@@ -96,11 +96,10 @@ def main(smk, log) -> None:
         raise BPNetInputError(
             f"{smk.input.model} predicts tasks {model.config.tasks}, but {smk.input.dataset} has {tuple(dataset.tasks)}"
         )
-    torch.set_num_threads(smk.threads)
+    device = setup_inference(model, smk.params.device, smk.params.kernels, smk.threads, log)
     index = np.flatnonzero(np.isin(dataset.split, list(smk.params.splits)))
     c, w = dataset.extra_context, dataset.width
     control = None if dataset.control is None or not model.config.use_control else dataset.control[index, c:c + w]
-    device = resolve_device(smk.params.device, log)
     log.info("predicting %d windows (%s) on %s", len(index), ", ".join(smk.params.splits), device)
     profile = predict_profile(model, dataset.sequence[index, c:c + w], control,
                               batch_size=inference_batch_size(device), device=device, log=log)

@@ -270,7 +270,7 @@ def main(smk, log) -> None:
     from .dataset import load_dataset
     from .interpret import dinucleotide_shuffle, select_windows
     from .motifs import read_meme_motifs, resolve_known_motifs
-    from .hardware import resolve_device
+    from .hardware import setup_inference
     from .weights import load_checkpoint
 
     cfg = smk.params.interpretation
@@ -291,8 +291,7 @@ def main(smk, log) -> None:
     model = load_checkpoint(smk.input.model)
     if list(model.config.tasks) != tasks:
         raise BPNetInputError(f"{smk.input.model} predicts tasks {list(model.config.tasks)}, but data.tasks is {tasks}")
-    torch.set_num_threads(max(1, int(smk.threads)))
-    device = resolve_device(smk.params.device, log)
+    device = setup_inference(model, smk.params.device, smk.params.kernels, smk.threads, log)
     ds = load_dataset(smk.input.dataset)
     index = select_windows(ds.split, cfg["splits"], int(scfg["n_backgrounds"]), seed + 1)
     backgrounds = dinucleotide_shuffle(ds.sequence[index, ds.core], 1, seed)[:, 0]

@@ -28,9 +28,18 @@ import pandas as pd
 import torch
 
 from .errors import BPNetInputError
+from .hardware import (
+    choose_kernels,
+    cpu_info,
+    inference_batch_size,
+    micro_batch_size,
+    resolve_bf16,
+    resolve_device,
+    usable_threads,
+)
 from .model import BPNet, BPNetConfig, bpnet_loss, init_weights
-from .hardware import inference_batch_size, resolve_device
 from .predict import codes_to_one_hot
+from .progress import progress_bar
 from .weights import save_checkpoint
 
 
@@ -45,20 +54,21 @@ class TrainingConfig:
     patience: int = 5
     max_shift: int = 0
     reverse_complement: bool = False
-    bf16: bool = False
+    bf16: bool | str = "auto"  # true / false, or auto: bf16 where it is native (bpnet.hardware)
     refit_count_head: bool = True  # closed-form ridge refit of the count heads after training
     threads: int = 2
     seed: int = 1
     device: str = "auto"
+    kernels: str = "auto"  # plain, channels_last, or auto: by the hardware (bpnet.hardware)
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, training: dict, seed: int, device: str) -> "TrainingConfig":
-        known = {f for f in cls.__dataclass_fields__} - {"seed", "device", "extra"}
+    def from_config(cls, training: dict, seed: int, device: str, kernels: str = "auto") -> "TrainingConfig":
+        known = {f for f in cls.__dataclass_fields__} - {"seed", "device", "kernels", "extra"}
         unknown = set(training) - known
         if unknown:
             raise BPNetInputError(f"config section training: unknown key(s) {sorted(unknown)}")
-        return cls(**training, seed=seed, device=device)
+        return cls(**training, seed=seed, device=device, kernels=kernels)
 
 
 def strand_swap_permutation(num_tasks: int, num_strands: int = 2) -> torch.Tensor:
@@ -245,6 +255,62 @@ def dataset_fingerprint(dataset) -> str:
     )
 
 
+def batch_gradients(model: BPNet, x: torch.Tensor, y: torch.Tensor, control: torch.Tensor | None,
+                    count_weight: float, micro: int, bf16: bool) -> dict[str, float]:
+    """Accumulate the gradient of the batch loss into ``model``'s ``.grad``; return the loss terms.
+
+    The batch (``x`` ``(B, L, 4)``, counts ``y`` ``(B, L, C)``, ``control``) runs in passes of at
+    most ``micro`` windows, each pass's loss weighted by its share of the batch: the loss is a
+    mean over windows, so the gradients add up to the whole batch's (to float rounding) while a
+    pass's activations stay in cache. Returns the batch means of ``loss``, ``profile``, ``count``.
+    """
+    n = len(x)
+    sums = {"loss": 0.0, "profile": 0.0, "count": 0.0}
+    for lo in range(0, n, micro):
+        part = slice(lo, lo + micro)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(x[part], None if control is None else control[part])
+        terms = bpnet_loss(out, y[part], count_weight)
+        share = len(x[part]) / n
+        (terms["loss"] * share).backward()
+        for k in sums:
+            sums[k] += terms[k].item() * share
+    return sums
+
+
+def time_precisions(model_config: BPNetConfig, width: int, device: torch.device, kernels: str,
+                    batch_size: int = 32, repeats: int = 2) -> tuple[float, float]:
+    """Seconds per training step (forward, loss, backward) in float32 and in bf16 autocast.
+
+    A fresh model with ``kernels`` on a random batch of ``batch_size`` windows of ``width`` bp;
+    one warm-up step each, then ``repeats`` steps each, interleaved, the fastest counted. Runs
+    under a forked RNG, so the training that follows draws the same numbers as without it.
+    """
+    def step(model, x, y, ctl, bf16):
+        t = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = bpnet_loss(model(x, ctl), y, model_config.count_loss_weight)["loss"]
+        loss.backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - t
+
+    with torch.random.fork_rng(devices=[]):
+        gen = torch.Generator().manual_seed(0)
+        model = BPNet(model_config).set_kernels(kernels).to(device)
+        x = codes_to_one_hot(torch.randint(0, 4, (batch_size, width), generator=gen)).to(device)
+        y = torch.poisson(torch.full((batch_size, width, model_config.num_outputs), 0.2), generator=gen).to(device)
+        ctl = (torch.zeros(batch_size, width, model_config.num_strands, device=device)
+               if model_config.use_control else None)
+        best = {False: math.inf, True: math.inf}
+        for r in range(repeats + 1):
+            for bf16 in best:
+                seconds = step(model, x, y, ctl, bf16)
+                if r:  # the first round warms up
+                    best[bf16] = min(best[bf16], seconds)
+    return best[False], best[True]
+
+
 def evaluate_loss(model: BPNet, maker: BatchMaker, idx: torch.Tensor, batch_size: int, count_weight: float, bf16: bool):
     """Mean loss terms over windows ``idx`` (no augmentation, eval mode)."""
     model.eval()
@@ -268,6 +334,7 @@ def train_model(
     out_dir: str | Path,
     log: logging.Logger | None = None,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    progress_interval: float | None = None,
 ) -> tuple[BPNet, pd.DataFrame]:
     """Train on the dataset's train split with early stopping on the valid split.
 
@@ -277,9 +344,13 @@ def train_model(
         cfg: training settings.
         out_dir: folder for ``resume.pt`` while training runs.
         on_epoch_end: called as ``f(epoch, history_row)`` after the resume state is saved.
+        progress_interval: seconds between progress lines within an epoch (batch i/n, windows/s,
+            ETA); None: :data:`bpnet.progress.PROGRESS_INTERVAL_S`.
 
     Returns:
-        The model with the best validation weights restored, and the per-epoch history.
+        The model with the best validation weights restored, and the per-epoch history. The model
+        carries ``count_refit`` (what the count-head refit did) and ``training_setup`` (device, CPU,
+        kernels and precision the training ran with).
     """
     log = log or logging.getLogger("bpnet")
     out_dir = Path(out_dir)
@@ -302,24 +373,34 @@ def train_model(
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, log)
     count_weight = (
         auto_count_weight(dataset.counts[train_idx]) if cfg.count_weight == "auto" else float(cfg.count_weight)
     )
     model_config.count_loss_weight = count_weight
+    kernels, kernels_why = choose_kernels(cfg.kernels, device.type, cpu_info() if device.type == "cpu" else None)
+    bf16, bf16_why = resolve_bf16(
+        cfg.bf16, device, lambda: time_precisions(model_config, dataset.width, device, kernels))
+    micro = micro_batch_size(device)
+    setup = {"device": str(device), "cpu": cpu_info().describe(), "kernels": kernels, "bf16": bf16,
+             "micro_batch": min(micro, cfg.batch_size), "threads": cfg.threads}
     log.info(
-        "training on %s: %d train / %d valid windows of %d bp, %d tasks, lambda = %.3g, bf16 = %s, threads = %d",
-        device, len(train_idx), len(valid_idx), dataset.width, len(dataset.tasks), count_weight, cfg.bf16, cfg.threads,
+        "training on %s: %d train / %d valid windows of %d bp, %d tasks, lambda = %.3g, threads = %d",
+        device, len(train_idx), len(valid_idx), dataset.width, len(dataset.tasks), count_weight, cfg.threads,
     )
+    log.info("precision: %s (%s)", "bf16 autocast" if bf16 else "float32", bf16_why)
+    log.info("kernels: %s (%s); batches of %d in passes of %d windows", kernels, kernels_why, cfg.batch_size,
+             setup["micro_batch"])
     maker = BatchMaker(dataset.sequence, dataset.counts, dataset.control, dataset.width, len(dataset.tasks), device)
-    model = BPNet(model_config)
+    model = BPNet(model_config).set_kernels(kernels)
     init_weights(model, cfg.seed)
     train_targets = maker.count_targets(train_idx)  # for the bias start and the refit
     init_count_bias(model, train_targets)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
 
-    fingerprint = _fingerprint(model_config.to_dict(), cfg.__dict__, dataset_fingerprint(dataset))
+    # the resolved precision and kernels, not "auto": a resumed run continues as it started
+    fingerprint = _fingerprint(model_config.to_dict(), {**cfg.__dict__, **setup}, dataset_fingerprint(dataset))
     resume_path = out_dir / "resume.pt"
     history: list[dict] = []
     best_state, best_loss, bad_epochs, start_epoch = None, math.inf, 0, 1
@@ -348,23 +429,23 @@ def train_model(
         model.train()
         sums = {"loss": 0.0, "profile": 0.0, "count": 0.0}
         n_batches = math.ceil(len(order) / cfg.batch_size)
-        for bi in range(n_batches):
-            b = order[bi * cfg.batch_size:(bi + 1) * cfg.batch_size]
-            shift = torch.randint(-cfg.max_shift, cfg.max_shift + 1, (len(b),), generator=gen) if cfg.max_shift else None
-            rc = torch.rand(len(b), generator=gen) < 0.5 if cfg.reverse_complement else None
-            x, y, ctl = maker.batch(b, shift if ctx else None, rc)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                out = model(x, ctl)
-            terms = bpnet_loss(out, y, count_weight)
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            opt.step()
-            for k in sums:
-                sums[k] += terms[k].item() * len(b)
-            if (bi + 1) % max(1, n_batches // 4) == 0 and bi + 1 < n_batches:
-                log.info("  epoch %d: batch %d/%d, loss %.2f", epoch, bi + 1, n_batches, sums["loss"] / ((bi + 1) * cfg.batch_size))
+        with progress_bar(log, len(order), f"epoch {epoch}", unit="window", interval=progress_interval) as bar:
+            for bi in range(n_batches):
+                b = order[bi * cfg.batch_size:(bi + 1) * cfg.batch_size]
+                shift = (torch.randint(-cfg.max_shift, cfg.max_shift + 1, (len(b),), generator=gen)
+                         if cfg.max_shift else None)
+                rc = torch.rand(len(b), generator=gen) < 0.5 if cfg.reverse_complement else None
+                x, y, ctl = maker.batch(b, shift if ctx else None, rc)
+                opt.zero_grad(set_to_none=True)
+                for k, v in batch_gradients(model, x, y, ctl, count_weight, micro, bf16).items():
+                    sums[k] += v * len(b)
+                opt.step()
+                bar.set_description_str(
+                    f"epoch {epoch}, batch {bi + 1}/{n_batches}, loss {sums['loss'] / ((bi + 1) * cfg.batch_size):.1f}",
+                    refresh=False)
+                bar.update(len(b))
         train_s = time.perf_counter() - t0
-        valid = evaluate_loss(model, maker, valid_t, inference_batch_size(device), count_weight, cfg.bf16)
+        valid = evaluate_loss(model, maker, valid_t, inference_batch_size(device), count_weight, bf16)
         improved = valid["loss"] < best_loss
         if improved:
             best_loss, bad_epochs = valid["loss"], 0
@@ -400,6 +481,7 @@ def train_model(
         log.info("early stopping: no validation gain for %d epochs; restoring the best weights", cfg.patience)
     model.load_state_dict(best_state)
     model.count_refit = None
+    model.training_setup = setup
     if cfg.refit_count_head:
         model.count_refit = refit_count_heads(model, maker, train_idx, valid_idx, train_targets, log)
     model.to("cpu").eval()
@@ -443,8 +525,9 @@ def main(smk, log) -> None:
         tasks=tuple(dataset.tasks),
     )
     training = dict(smk.params.training)
-    training["threads"] = smk.threads  # torch threads = the rule's threads
-    cfg = TrainingConfig.from_config(training, seed=smk.params.seed, device=smk.params.device)
+    training["threads"] = usable_threads(smk.threads, log)  # torch threads: the rule's, at most the cores it has
+    cfg = TrainingConfig.from_config(training, seed=smk.params.seed, device=smk.params.device,
+                                     kernels=smk.params.kernels)
     out_dir = Path(smk.output.model).parent
     model, history = train_model(dataset, model_config, cfg, out_dir, log)
     best = history.loc[history["valid_loss"].idxmin()]
@@ -457,6 +540,7 @@ def main(smk, log) -> None:
             "window_width": int(dataset.width),
             "training": {k: v for k, v in cfg.__dict__.items() if k != "extra"},
             "count_head_refit": model.count_refit,
+            "setup": model.training_setup,  # device, CPU, kernels and precision actually used
         },
     )
     history.to_csv(smk.output.history, sep="\t", index=False)

@@ -16,7 +16,7 @@ from bpnet.download import check_download_config, download_targets
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Sections an experiment may override; everything else is shared by all experiments.
-EXPERIMENT_SECTIONS = ("seed", "device", "data", "windows", "dataset", "model", "training", "evaluation", "export", "interpretation")
+EXPERIMENT_SECTIONS = ("seed", "device", "kernels", "data", "windows", "dataset", "model", "training", "evaluation", "export", "interpretation")
 
 
 def _deep_merge(base, override):

@@ -17,6 +17,7 @@ for _exp in experiment_names():
             export=exp_config(_exp)["export"],
             tasks=task_names(_exp),
             device=exp_config(_exp)["device"],
+            kernels=exp_config(_exp)["kernels"],
         log:
             f"logs/{_exp}/export_tracks.log",
         benchmark:

@@ -27,11 +27,12 @@ rule contrib_scores:
         tasks=lambda w: task_names(w.exp),
         seed=lambda w: exp_config(w.exp)["seed"],
         device=lambda w: exp_config(w.exp)["device"],
+        kernels=lambda w: exp_config(w.exp)["kernels"],
     log:
         "logs/{exp}/contrib_scores.log",
     benchmark:
         "results/{exp}/benchmarks/contrib_scores.tsv"
-    threads: lambda w: interpretation_config(w.exp)["threads"]
+    threads: 8  # capped by --cores / --set-threads and by the cores the job may use
     resources:
         # the dataset, plus float32 hypothetical contributions (T x H x M x W x 4)
         mem_mb=scaled_mem(lambda w, input: max(4000, int(3 * input.size_mb) + 2000)),
@@ -59,7 +60,7 @@ rule motif_discovery:
         "logs/{exp}/motif_discovery.{task}.log",
     benchmark:
         "results/{exp}/benchmarks/motif_discovery.{task}.tsv"
-    threads: lambda w: interpretation_config(w.exp)["threads"]
+    threads: 8  # capped by --cores / --set-threads and by the cores the job may use
     resources:
         mem_mb=scaled_mem(8000),
         runtime=60,
@@ -108,11 +109,12 @@ rule marginalize:
         tasks=lambda w: task_names(w.exp),
         seed=lambda w: exp_config(w.exp)["seed"],
         device=lambda w: exp_config(w.exp)["device"],
+        kernels=lambda w: exp_config(w.exp)["kernels"],
     log:
         "logs/{exp}/marginalize.log",
     benchmark:
         "results/{exp}/benchmarks/marginalize.tsv"
-    threads: lambda w: interpretation_config(w.exp)["threads"]
+    threads: 8  # capped by --cores / --set-threads and by the cores the job may use
     resources:
         mem_mb=scaled_mem(lambda w, input: max(4000, int(2 * input.size_mb) + 2000)),
         runtime=60,

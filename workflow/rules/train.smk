@@ -16,11 +16,13 @@ rule train:
         training=lambda w: exp_config(w.exp)["training"],
         seed=lambda w: exp_config(w.exp)["seed"],
         device=lambda w: exp_config(w.exp)["device"],
+        kernels=lambda w: exp_config(w.exp)["kernels"],
     log:
         "logs/{exp}/train.log",
     benchmark:
         "results/{exp}/benchmarks/train.tsv"
-    threads: lambda w: exp_config(w.exp)["training"]["threads"]
+    # at most 8 (fewer with --cores or --set-threads train=N); torch never runs more than the cores it may use
+    threads: 8
     resources:
         mem_mb=scaled_mem(8000),
         runtime=720,
@@ -42,6 +44,7 @@ rule predict:
     params:
         splits=lambda w: exp_config(w.exp)["evaluation"]["splits"],
         device=lambda w: exp_config(w.exp)["device"],
+        kernels=lambda w: exp_config(w.exp)["kernels"],
     log:
         "logs/{exp}/predict.log",
     benchmark:
