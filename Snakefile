@@ -1,6 +1,6 @@
 # The reproducible BPNet pipeline (Avsec et al. 2021).
-#   snakemake --cores 8                                  # the bundled simulated dataset
-#   snakemake --cores 8 --configfile config/oskn.yaml    # the paper's data
+#   snakemake --cores all                                 # the bundled simulated dataset
+#   snakemake --cores all --configfile config/oskn.yaml   # the paper's data
 # Rules live in workflow/rules/ (their helpers in workflow/rules/common.smk), their scripts in
 # scripts/, the shared logic in scripts/bpnet/. Every rule names envs/bpnet.yaml (`conda:`), the
 # environment its job runs in under `--sdm conda`; plain runs use the active Python.

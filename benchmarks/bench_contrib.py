@@ -48,6 +48,7 @@ class Targets(torch.nn.Module):
 
 
 def _setup(case):
+    from bpnet.hardware import choose_kernels, cpu_info
     from bpnet.model import BPNet, BPNetConfig, init_weights
     from bpnet.npz import read_npz
 
@@ -57,6 +58,7 @@ def _setup(case):
     rows = np.flatnonzero(ds["split"] == "test")[: case["windows"]]
     c, w = int(ds["extra_context"]), int(ds["width"])
     model = BPNet(BPNetConfig(tasks=tuple(str(t) for t in ds["tasks"])))
+    model.set_kernels(choose_kernels("auto", "cpu", cpu_info())[0])  # as the workflow
     init_weights(model, 1)
     return model.eval(), ds["sequence"][rows, c:c + w]
 

@@ -92,11 +92,11 @@ def synthetic(n_batches: int, batch: int, device: torch.device, channels_last: b
     return out
 
 
-def our_model(device: torch.device):
+def our_model(device: torch.device, kernels: str = "channels_last"):
     from bpnet.model import BPNet, BPNetConfig, init_weights
 
     torch.manual_seed(SEED)
-    model = BPNet(BPNetConfig())
+    model = BPNet(BPNetConfig()).set_kernels(kernels)
     init_weights(model, SEED)
     return model.to(device)
 
@@ -110,10 +110,10 @@ def compiled(model, mode: str | None, device: torch.device):
     return torch.compile(model) if mode == "default" else torch.compile(model, mode=mode)
 
 
-def case_train(args, device, precision: str, mode: str | None) -> dict:
+def case_train(args, device, precision: str, mode: str | None, kernels: str = "channels_last") -> dict:
     from bpnet.model import bpnet_loss
 
-    model = our_model(device)
+    model = our_model(device, kernels)
     step_model = compiled(model, mode, device)
     opt = torch.optim.Adam(model.parameters(), lr=0.004)
     data = synthetic(4, args.train_batch, device)
@@ -318,7 +318,8 @@ def main() -> None:
     train = f"train: BPNet step (batch {args.train_batch})"
     if "train" not in skip:
         for p in precisions:
-            run(train, p, "eager", case_train, p, None)
+            for kernels in ("channels_last", "plain"):  # bpnet.hardware.choose_kernels takes the first on CUDA
+                run(f"{train}, {kernels}", p, "eager", case_train, p, None, kernels)
     if "predict" not in skip:
         for p in precisions:
             run(f"predict: forward (batch {args.predict_batch}, resident)", p, "eager", case_predict, p)

@@ -35,9 +35,10 @@ PEER_CHUNK = 4096
 
 
 def _model():
+    from bpnet.hardware import choose_kernels, cpu_info
     from bpnet.model import BPNet, BPNetConfig, init_weights
 
-    model = BPNet(BPNetConfig())
+    model = BPNet(BPNetConfig()).set_kernels(choose_kernels("auto", "cpu", cpu_info())[0])  # as the workflow
     init_weights(model, 1)
     return model.eval()
 

@@ -10,8 +10,10 @@ valid-split windows validated on):
   batches, Adam 0.004). One warm-up call on 2 batches, then a timed call of one epoch of B
   batches; the figure is the epoch's ``train_samples_per_s`` from its history, i.e. the
   training loop alone (its validation pass and resume checkpoint are outside that timer).
-- ``ours-step``: the same loop written out (``BatchMaker.batch`` + forward + loss + backward +
-  Adam), timed over B batches after 2 warm-up batches; also reports the time of batch assembly.
+- ``ours-step``: the same loop written out (``BatchMaker.batch`` + ``batch_gradients``: forward,
+  loss and backward in passes of ``micro_batch_size`` windows + Adam) with the kernels
+  ``bpnet.hardware`` picks for this CPU, timed over B batches after 2 warm-up batches; also
+  reports the time of batch assembly.
 - ``bpnet-lite-fit``: ``bpnetlite.BPNet.fit``, the peer's own training loop, on a
   ``DataLoader(TensorDataset(X int8 one-hot, y float32 counts, labels), batch_size=128)`` that
   samples B batches (X int8 as ``tangermeme.io.extract_loci`` returns it). Warm-up fit on 2
@@ -104,16 +106,19 @@ def ours_train_model(case):
 def ours_step(case):
     import torch
 
-    from bpnet.model import BPNet, BPNetConfig, bpnet_loss, init_weights
-    from bpnet.training import BatchMaker
+    from bpnet.hardware import choose_kernels, cpu_info, micro_batch_size
+    from bpnet.model import BPNet, BPNetConfig, init_weights
+    from bpnet.training import BatchMaker, batch_gradients
 
     torch.set_num_threads(case["threads"])
     ds, split = _load(case)
     bf16 = case["precision"] == "bf16"
     device = torch.device("cpu")
     maker = BatchMaker(ds.sequence, ds.counts, None, ds.width, len(ds.tasks), device)
-    model = BPNet(BPNetConfig(tasks=tuple(ds.tasks)))
+    cpu = cpu_info()
+    model = BPNet(BPNetConfig(tasks=tuple(ds.tasks))).set_kernels(choose_kernels("auto", "cpu", cpu)[0])
     init_weights(model, 1)
+    micro = micro_batch_size(device)
     opt = torch.optim.Adam(model.parameters(), lr=0.004)
     batches = _train_batches(split, case["batches"])
     model.train()
@@ -122,13 +127,9 @@ def ours_step(case):
         t = time.perf_counter()
         x, y, _ = maker.batch(b)
         assembly = time.perf_counter() - t
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = model(x)
-        loss = bpnet_loss(out, y, 10.0)["loss"]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        batch_gradients(model, x, y, None, 10.0, micro, bf16)  # as train_model: passes of `micro`
         opt.step()
-        loss.item()  # as the training loop does (its running sums)
         return assembly
 
     for b in batches[:WARMUP_BATCHES]:

@@ -300,3 +300,39 @@ def test_progress_lines_on_a_slow_step(tmp_path, monkeypatch, caplog):
     assert len(progress) >= n_batches - 1  # a line for (nearly) every 0.12 s step
     assert f"batch 2/{n_batches}" in progress[1]
     assert all("window/s" in line and "ETA" in line for line in progress)
+
+
+def test_learning_rate_schedules():
+    from bpnet.training import learning_rate_at
+
+    constant = TrainingConfig(learning_rate=0.004)
+    assert [learning_rate_at(constant, s, 100) for s in (0, 50, 99)] == [0.004] * 3
+    cosine = TrainingConfig(learning_rate=0.004, lr_schedule="cosine")
+    assert learning_rate_at(cosine, 0, 100) == pytest.approx(0.004)
+    assert learning_rate_at(cosine, 50, 100) == pytest.approx(0.002)
+    assert learning_rate_at(cosine, 100, 100) == pytest.approx(0.0, abs=1e-12)
+    rates = [learning_rate_at(cosine, s, 100) for s in range(100)]
+    assert all(a > b for a, b in zip(rates, rates[1:]))  # decreasing at every step
+    with pytest.raises(BPNetInputError, match="training.lr_schedule"):
+        learning_rate_at(TrainingConfig(lr_schedule="step"), 0, 10)
+
+
+def test_cosine_training_resumes_exactly(tmp_path):
+    """The learning rate is a function of the step, so an interrupted cosine run resumes to the
+    same weights."""
+    full, _ = run(tmp_path / "full", max_epochs=4, lr_schedule="cosine")
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_at_2(epoch, row):
+        if epoch == 2:
+            raise Interrupt()
+
+    cfg = TrainingConfig(batch_size=8, max_epochs=4, threads=1, device="cpu", bf16=False, lr_schedule="cosine")
+    with pytest.raises(Interrupt):
+        train_model(toy_dataset(), tiny_model(), cfg, tmp_path / "resumed", on_epoch_end=stop_at_2)
+    resumed, hist = train_model(toy_dataset(), tiny_model(), cfg, tmp_path / "resumed")
+    assert hist["epoch"].tolist() == [1, 2, 3, 4]
+    for p, q in zip(full.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)

@@ -132,11 +132,15 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
 def cpu_info() -> CpuInfo:
     """This machine's :class:`CpuInfo` (honours ``ATEN_CPU_CAPABILITY`` and ``ONEDNN_MAX_CPU_ISA``,
     which is how benchmarks/bench_kernels.py emulates an AVX2 CPU on a newer one)."""
-    return CpuInfo(
-        capability=torch.backends.cpu.get_cpu_capability(),
-        onednn_bf16=bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-        flags=cpu_flags(),
-    )
+    return CpuInfo(capability=torch.backends.cpu.get_cpu_capability(), onednn_bf16=_onednn_bf16(), flags=cpu_flags())
+
+
+def _onednn_bf16() -> bool:
+    """oneDNN's own answer (a private torch op: a torch without it answers no, i.e. float32)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def bf16_capability(device_type: str, cpu: CpuInfo | None = None,

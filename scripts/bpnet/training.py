@@ -48,6 +48,7 @@ class TrainingConfig:
     """The ``training`` section of the config (defaults: the paper's settings)."""
 
     learning_rate: float = 0.004
+    lr_schedule: str = "constant"  # the paper's; or cosine: decay to 0 over max_epochs (see learning_rate_at)
     batch_size: int = 128
     count_weight: float | str = 10.0  # a number, or "auto": median total per strand / 10, >= 1
     max_epochs: int = 200
@@ -255,6 +256,22 @@ def dataset_fingerprint(dataset) -> str:
     )
 
 
+def learning_rate_at(cfg: TrainingConfig, step: int, total_steps: int) -> float:
+    """Adam's learning rate at optimisation ``step`` (0-based) of ``total_steps``.
+
+    ``constant``: the paper's ``learning_rate`` throughout (early stopping ends training).
+    ``cosine``: ``learning_rate * (1 + cos(pi * step / total_steps)) / 2``, from the full rate
+    down to 0 at the end of ``max_epochs``: the last epochs take small steps around what the
+    first ones found, so a short training (a few epochs) ends where a constant rate would need
+    several more epochs and early stopping to get.
+    """
+    if cfg.lr_schedule == "constant":
+        return cfg.learning_rate
+    if cfg.lr_schedule == "cosine":
+        return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+    raise BPNetInputError(f"config key training.lr_schedule: expected constant or cosine, got {cfg.lr_schedule!r}")
+
+
 def batch_gradients(model: BPNet, x: torch.Tensor, y: torch.Tensor, control: torch.Tensor | None,
                     count_weight: float, micro: int, bf16: bool) -> dict[str, float]:
     """Accumulate the gradient of the batch loss into ``model``'s ``.grad``; return the loss terms.
@@ -431,6 +448,8 @@ def train_model(
         n_batches = math.ceil(len(order) / cfg.batch_size)
         with progress_bar(log, len(order), f"epoch {epoch}", unit="window", interval=progress_interval) as bar:
             for bi in range(n_batches):
+                for group in opt.param_groups:  # a function of the step alone: resumes exactly
+                    group["lr"] = learning_rate_at(cfg, (epoch - 1) * n_batches + bi, cfg.max_epochs * n_batches)
                 b = order[bi * cfg.batch_size:(bi + 1) * cfg.batch_size]
                 shift = (torch.randint(-cfg.max_shift, cfg.max_shift + 1, (len(b),), generator=gen)
                          if cfg.max_shift else None)
@@ -458,6 +477,7 @@ def train_model(
             **{f"valid_{k}": v for k, v in valid.items()},
             "seconds": round(time.perf_counter() - t0, 3),
             "train_samples_per_s": round(len(order) / train_s, 1),
+            "learning_rate": opt.param_groups[0]["lr"],  # at the epoch's last step
             "best": improved,
         }
         history.append(row)

@@ -8,7 +8,7 @@
 # common.smk, with the other helpers) lists the targets of one experiment for `rule all`.
 
 rule interpret:
-    # `snakemake --cores 8 interpret`: the interpretation of every experiment, on demand.
+    # `snakemake --cores all interpret`: the interpretation of every experiment, on demand.
     input:
         [f for exp in experiment_names() for f in interpretation_outputs(exp, always=True)],
 
