@@ -192,3 +192,14 @@ def test_threads_never_exceed_the_cores(monkeypatch, caplog):
         assert usable_threads(8, log) == 2
         assert usable_threads(1, log) == 1
     assert "8 given, but this process may run on 2 cores" in caplog.text
+
+
+def test_openmp_waits_passively_only_when_cores_are_oversubscribed(monkeypatch):
+    from bpnet.hardware import oversubscribed_openmp
+
+    monkeypatch.setattr(hardware, "available_cores", lambda: 2)
+    env = {}
+    assert not oversubscribed_openmp(2, env) and env == {}  # --cores all on 2 cores: spinning stays
+    assert oversubscribed_openmp(8, env) and env == {"OMP_WAIT_POLICY": "PASSIVE"}  # --cores 8
+    user = {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert not oversubscribed_openmp(8, user) and user == {"OMP_WAIT_POLICY": "ACTIVE"}  # the user's choice

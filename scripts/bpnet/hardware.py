@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, MutableMapping
 
 import torch
 
@@ -276,3 +276,19 @@ def setup_inference(model: torch.nn.Module, device: str, kernels: str, threads: 
         where = f"cpu, {cpu_info().describe()}" if dev.type == "cpu" else str(dev)
         log.info("running on %s, %d threads, kernels %s (%s), float32", where, torch.get_num_threads(), chosen, why)
     return dev
+
+
+def oversubscribed_openmp(cores: int | None, environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Let OpenMP threads wait passively when Snakemake's ``cores`` exceed the machine's; True if set.
+
+    torch's OpenMP threads spin while they wait for each other: the fastest on free cores, but a
+    training step took 2-2.5x as long when another process held one of the 2 cores
+    (benchmarks/bench_threads.py: 3.3-4.1 s vs 1.6 s with ``OMP_WAIT_POLICY=PASSIVE``), while on
+    free cores passive waiting costs 20% (0.93 vs 0.77 s). Local jobs share cores exactly when
+    ``--cores`` is above the cores the machine has, so only then is ``OMP_WAIT_POLICY=PASSIVE``
+    set (in ``environ``, which the jobs inherit); a value the user set is kept.
+    """
+    if cores is None or cores <= available_cores() or "OMP_WAIT_POLICY" in environ:
+        return False
+    environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return True

@@ -11,17 +11,14 @@ import re
 from snakemake.utils import validate
 
 from bpnet.download import check_download_config, download_targets
-from bpnet.hardware import available_cores
+from bpnet.hardware import oversubscribed_openmp
 
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-# OpenMP threads (torch's) spin while they wait: the fastest on free cores, 2-2.5x slower per
-# training step when another job holds one of them (benchmarks/bench_threads.py). With --cores
-# above the machine's cores (e.g. --cores 8 on a laptop) local jobs share cores, so they wait
-# passively instead; with --cores all, or on a cluster's own nodes, the default stays.
-if workflow.cores is not None and workflow.cores > available_cores() and "OMP_WAIT_POLICY" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+# With --cores above the machine's cores local jobs share cores: their OpenMP threads then wait
+# passively instead of spinning (see the function; benchmarks/bench_threads.py).
+oversubscribed_openmp(workflow.cores)
 
 # Sections an experiment may override; everything else is shared by all experiments.
 EXPERIMENT_SECTIONS = ("seed", "device", "kernels", "data", "windows", "dataset", "model", "training", "evaluation", "export", "interpretation")
