@@ -137,9 +137,15 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 
 
 def machine_line(threads: int) -> str:
+    """The machine as every table names it: cores, the CPU capability torch and oneDNN use (with an
+    emulation, e.g. ONEDNN_MAX_CPU_ISA=AVX2, said so), torch, threads, load."""
+    from bpnet.hardware import cpu_info
+
     cpu = platform.processor() or platform.machine()
-    return (f"{os.cpu_count()} CPUs ({cpu}), torch {torch.__version__}, {threads} thread(s) per case, "
-            f"load average {os.getloadavg()[0]:.1f} at the start")
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    emulated = f", emulated with ONEDNN_MAX_CPU_ISA={isa}" if isa else ""
+    return (f"{os.cpu_count()} CPUs ({cpu}, capability {cpu_info().describe()}{emulated}), torch {torch.__version__}, "
+            f"{threads} thread(s) per case, load average {os.getloadavg()[0]:.1f} at the start")
 
 
 def print_report(title: str, command: str, notes: list[str], table: str, threads: int) -> None:
