@@ -8,6 +8,7 @@ import copy
 import os
 import re
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from bpnet.download import check_download_config, download_targets
@@ -16,9 +17,21 @@ from bpnet.hardware import oversubscribed_openmp
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+
+
+def _local_cores():
+    """--cores of a local run; None where jobs go to a cluster's nodes or no --cores was given."""
+    if not workflow.local_exec:
+        return None
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return None
+
+
 # With --cores above the machine's cores local jobs share cores: their OpenMP threads then wait
 # passively instead of spinning (see the function; benchmarks/bench_threads.py).
-oversubscribed_openmp(workflow.cores)
+oversubscribed_openmp(_local_cores())
 
 # Sections an experiment may override; everything else is shared by all experiments.
 EXPERIMENT_SECTIONS = ("seed", "device", "kernels", "data", "windows", "dataset", "model", "training", "evaluation", "export", "interpretation")
