@@ -1,5 +1,7 @@
 """Checkpoints (safetensors) and imports of the official Keras h5 and MultiMolecule weights."""
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -26,18 +28,27 @@ def make_keras_weights(seed=0, hidden=H, stem_k=STEM_K, n_dil=N_DIL, prof_k=PROF
     return {k: (a.astype(np.float32), b.astype(np.float32)) for k, (a, b) in w.items()}
 
 
-def write_keras_h5(path, weights, skip=()):
-    """An HDF5 file in the layout of the published bpnet.model.h5 (model_weights/<l>/<l>/kernel:0)."""
+def write_keras_h5(path, weights, skip=(), layer_names=False):
+    """An HDF5 file in the layout of the published bpnet.model.h5 (model_weights/<l>/<l>/kernel:0).
+
+    ``layer_names``: also write Keras' ``layer_names``/``weight_names`` attributes (listing the
+    skipped layers too, as a file that lost a layer after Keras wrote it would)."""
     with h5py.File(path, "w") as f:
         mw = f.create_group("model_weights")
         # a layer without weights, as Keras writes for Input/Add/Lambda layers
         mw.create_group("add_1")
+        if layer_names:
+            mw.attrs["layer_names"] = [n.encode() for n in ["add_1", *weights]]
+            mw["add_1"].attrs["weight_names"] = []
         for name, (kernel, bias) in weights.items():
             if name in skip:
                 continue
-            g = mw.create_group(name).create_group(name)
+            layer = mw.create_group(name)
+            g = layer.create_group(name)
             g["kernel:0"] = kernel
             g["bias:0"] = bias
+            if layer_names:
+                layer.attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
 
 
 def keras_reference(x, weights, n_dil=N_DIL, tasks=TASKS):
@@ -248,3 +259,120 @@ def test_import_weights_dispatches_by_format(tmp_path):
     assert import_weights(mm, ["x", "y"]).config.hidden_size == H
     with pytest.raises(BPNetInputError, match="model.pretrained"):
         import_weights(tmp_path / "weights.pt", ["x"])
+
+
+# --------------------------------------------------------------------------------------------
+# Imports account for every layer and every tensor; checkpoints are reproducible bytes
+# --------------------------------------------------------------------------------------------
+
+
+def test_keras_h5_with_layer_names_imports(tmp_path):
+    path = tmp_path / "bpnet.model.h5"
+    weights = make_keras_weights()
+    write_keras_h5(path, weights, layer_names=True)
+    model = load_keras_h5(path, expected={"hidden_size": H, "num_dilated_layers": N_DIL, "stem_kernel": STEM_K,
+                                          "dilated_kernel": 3, "profile_kernel": PROF_K})
+    assert model.config.num_dilated_layers == N_DIL
+
+
+def test_keras_h5_last_dilated_layer_missing(tmp_path):
+    """Without its last dilated layer the file would import as a smaller network: an error instead."""
+    last = f"conv1d_{N_DIL + 1}"
+    path = tmp_path / "short.h5"
+    write_keras_h5(path, make_keras_weights(), skip=[last])
+    # against the configured network (model.num_dilated_layers)
+    with pytest.raises(BPNetInputError, match=f"missing layer\\(s\\) {last}") as err:
+        load_keras_h5(path, expected={"num_dilated_layers": N_DIL})
+    assert "short.h5" in str(err.value)
+    # against the file's own list of layers (Keras' layer_names attribute)
+    listed = tmp_path / "listed.h5"
+    write_keras_h5(listed, make_keras_weights(), skip=[last], layer_names=True)
+    with pytest.raises(BPNetInputError, match=f"listed in the file but missing: {last}") as err:
+        load_keras_h5(listed)
+    assert "listed.h5" in str(err.value)
+    # and through import_weights, which the workflow calls with the experiment's model section
+    from bpnet.weights import import_weights
+
+    with pytest.raises(BPNetInputError, match=last):
+        import_weights(path, ["A", "B"], expected={"num_dilated_layers": N_DIL})
+    # a file with more layers than configured names the extra one
+    with pytest.raises(BPNetInputError, match=f"extra layer\\(s\\) conv1d_{N_DIL}$"):
+        load_keras_h5(tmp_path / "short.h5", expected={"num_dilated_layers": N_DIL - 2})
+
+
+@pytest.mark.parametrize("where", ["new_layer", "in_layer"])
+def test_keras_h5_extra_weight_is_an_error(tmp_path, where):
+    path = tmp_path / "extra.h5"
+    write_keras_h5(path, make_keras_weights())
+    with h5py.File(path, "a") as f:
+        if where == "new_layer":
+            f["model_weights"].create_group("mystery_1").create_group("mystery_1")["kernel:0"] = np.zeros((3, 3), np.float32)
+            name = "mystery_1/mystery_1/kernel:0"
+        else:
+            f["model_weights/conv1d_2/conv1d_2"]["gamma:0"] = np.ones(H, np.float32)
+            name = "conv1d_2/conv1d_2/gamma:0"
+    with pytest.raises(BPNetInputError, match="map to no layer") as err:
+        load_keras_h5(path)
+    assert name in str(err.value) and "extra.h5" in str(err.value)
+
+
+def test_keras_h5_control_layers_are_known(tmp_path):
+    """Control-input layers of older model files (1-wide conv after the profile heads, dense on
+    the concatenated counts) are recognised and left out, not reported as unknown."""
+    weights = make_keras_weights()
+    g = np.random.default_rng(5)
+    n = N_DIL + 2
+    for t in range(TASKS):
+        weights[f"conv1d_{n + t}"] = (g.normal(size=(1, 4, 2)).astype(np.float32), np.zeros(2, np.float32))
+        weights[f"dense_{2 * t + 2}"] = (g.normal(size=(4, 2)).astype(np.float32), np.zeros(2, np.float32))
+    path = tmp_path / "bpnet.model.h5"
+    write_keras_h5(path, weights)
+    assert load_keras_h5(path).config.num_dilated_layers == N_DIL
+
+
+def test_multimolecule_missing_and_extra_keys(tmp_path):
+    sd = multimolecule_state()
+    del sd["profile_count_head.count.1.weight"]
+    with pytest.raises(BPNetInputError, match="'profile_count_head.count.1.weight' is missing"):
+        load_multimolecule(sd)
+    sd = multimolecule_state()
+    sd["model.encoder.layer.0.norm.weight"] = torch.ones(H)
+    sd["lm_head.bias"] = torch.zeros(4)
+    with pytest.raises(BPNetInputError, match="map to no layer of the network: lm_head.bias, model.encoder.layer.0.norm.weight"):
+        load_multimolecule(sd)
+    from safetensors.torch import save_file
+
+    path = tmp_path / "mm.safetensors"
+    save_file(sd, str(path))
+    with pytest.raises(BPNetInputError, match="mm.safetensors: weight tensor\\(s\\) that map to no layer"):
+        load_multimolecule(path)
+    # the last dilated layer removed entirely: against the configured network it is named
+    sd = multimolecule_state()
+    for p in ("weight", "bias"):
+        del sd[f"model.encoder.layer.{N_DIL - 1}.conv.{p}"]
+    with pytest.raises(BPNetInputError, match=f"missing layer\\(s\\) model.encoder.layer.{N_DIL - 1}"):
+        load_multimolecule(sd, expected={"num_dilated_layers": N_DIL})
+    with pytest.raises(BPNetInputError, match="model.hidden_size is 64 in the config but 8 in the file"):
+        load_multimolecule(multimolecule_state(), expected={"hidden_size": 64})
+
+
+def test_checkpoint_bytes_are_reproducible(tmp_path):
+    cfg = BPNetConfig(tasks=("a", "b"), num_dilated_layers=2, extra={"z": 1, "a": {"y": 2.5, "b": [1, 2]}})
+    torch.manual_seed(0)
+    model = BPNet(cfg).eval()
+    meta1 = {"epoch": 3, "history": {"val": 0.1, "train": 0.2}, "note": "best", "b": "x", "a": [1.5, {"q": 1, "p": 2}]}
+    meta2 = {"a": [1.5, {"p": 2, "q": 1}], "b": "x", "note": "best", "history": {"train": 0.2, "val": 0.1}, "epoch": 3}
+    paths = [tmp_path / f"m{i}.safetensors" for i in range(4)]
+    for i, path in enumerate(paths):
+        save_checkpoint(model, path, metadata=meta1 if i % 2 == 0 else meta2)
+    raw = paths[0].read_bytes()
+    assert all(p.read_bytes() == raw for p in paths[1:])
+    loaded = load_checkpoint(paths[1]).eval()
+    assert loaded.config == cfg
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    meta = read_checkpoint_metadata(paths[1])
+    assert json.loads(meta["history"]) == meta1["history"] and meta["note"] == "best"
+    # the header lists the metadata keys in sorted order
+    header = raw[8 : 8 + int.from_bytes(raw[:8], "little")]
+    assert header.index(b'"a"') < header.index(b'"b"') < header.index(b'"config"') < header.index(b'"epoch"')

@@ -36,14 +36,38 @@ FORMAT_VERSION = "1"
 
 
 def save_checkpoint(model: BPNet, path: str | Path, metadata: dict | None = None) -> None:
-    """Save weights and config to ``path`` (safetensors); ``metadata`` is stored as JSON strings."""
-    from safetensors.torch import save_file
+    """Save weights and config to ``path`` (safetensors); ``metadata`` is stored as JSON strings.
+
+    Identical models and metadata give byte-identical files: every JSON value is written with
+    sorted keys, and the safetensors header (whose metadata map the Rust writer emits in hash
+    order, different from run to run) is rewritten with the metadata keys sorted.
+    """
+    from safetensors.torch import save
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(model.config.to_dict())}
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(model.config.to_dict(), sort_keys=True),
+    }
     for key, value in (metadata or {}).items():
-        meta[key] = value if isinstance(value, str) else json.dumps(value)
-    save_file(state, str(path), metadata=meta)
+        meta[str(key)] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    Path(path).write_bytes(_canonical_safetensors(save(state, metadata=meta)))
+
+
+def _canonical_safetensors(raw: bytes) -> bytes:
+    """``raw`` with its JSON header in a fixed order: ``__metadata__`` (keys sorted), then the tensors
+    by name. Data offsets are relative to the end of the header, so the tensor bytes are unchanged."""
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    ordered = {}
+    if "__metadata__" in header:
+        ordered["__metadata__"] = {k: header["__metadata__"][k] for k in sorted(header["__metadata__"])}
+    for name in sorted(k for k in header if k != "__metadata__"):
+        ordered[name] = header[name]
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # safetensors pads the header to 8 bytes with spaces
+    return len(text).to_bytes(8, "little") + text + raw[8 + n :]
 
 
 def read_checkpoint_metadata(path: str | Path) -> dict[str, str]:
@@ -94,6 +118,42 @@ def _load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: 
     model.load_state_dict(state)
 
 
+_ARCH_KEYS = ("hidden_size", "stem_kernel", "num_dilated_layers", "dilated_kernel", "profile_kernel")
+
+
+def _short(names: list[str], n: int = 8) -> str:
+    """A short, readable list of names for an error message."""
+    more = f" (and {len(names) - n} more)" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
+
+
+def _check_expected(config: BPNetConfig, expected: dict | None, source: str, layer_name) -> None:
+    """The imported architecture must be the configured one (``expected``: the config's ``model``
+    section; only the architecture keys present are compared). ``layer_name(i)`` is the file's
+    name of dilated layer ``i`` (0-based), so a missing or extra layer is named."""
+    if not expected:
+        return
+    want = expected.get("num_dilated_layers")
+    have = config.num_dilated_layers
+    if want is not None and int(want) != have:
+        if int(want) > have:
+            names = [layer_name(i) for i in range(have, int(want))]
+            raise BPNetInputError(
+                f"{source}: the configured network has {want} dilated layers (model.num_dilated_layers), "
+                f"the file has {have}: missing layer(s) {_short(names)}"
+            )
+        names = [layer_name(i) for i in range(int(want), have)]
+        raise BPNetInputError(
+            f"{source}: the configured network has {want} dilated layers (model.num_dilated_layers), "
+            f"the file has {have}: extra layer(s) {_short(names)}"
+        )
+    for key in _ARCH_KEYS:
+        if expected.get(key) is not None and int(expected[key]) != getattr(config, key):
+            raise BPNetInputError(
+                f"{source}: model.{key} is {expected[key]} in the config but {getattr(config, key)} in the file"
+            )
+
+
 # --------------------------------------------------------------------------------------------
 # The official Keras h5
 # --------------------------------------------------------------------------------------------
@@ -104,8 +164,10 @@ def _layer_number(name: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _h5_layer_weights(group, layer: str, path: str) -> dict[str, np.ndarray]:
-    """``{'kernel': ..., 'bias': ...}`` of a Keras layer group, wherever the datasets sit below it."""
+def _h5_layer_weights(group, layer: str, path: str, used: set[str] | None = None) -> dict[str, np.ndarray]:
+    """``{'kernel': ..., 'bias': ...}`` of a Keras layer group, wherever the datasets sit below it.
+
+    The names (relative to ``group``) of the datasets read are added to ``used``."""
     import h5py
 
     found: dict[str, np.ndarray] = {}
@@ -115,6 +177,8 @@ def _h5_layer_weights(group, layer: str, path: str) -> dict[str, np.ndarray]:
             leaf = name.rsplit("/", 1)[-1].split(":")[0]
             if leaf in ("kernel", "bias") and leaf not in found:
                 found[leaf] = np.asarray(obj[()], dtype=np.float32)
+                if used is not None:
+                    used.add(f"{layer}/{name}")
 
     group[layer].visititems(visit)
     if "kernel" not in found:
@@ -122,7 +186,40 @@ def _h5_layer_weights(group, layer: str, path: str) -> dict[str, np.ndarray]:
     return found
 
 
-def load_keras_h5(path: str | Path, tasks: tuple[str, ...] | list[str] | None = None) -> BPNet:
+def _h5_datasets(group) -> list[str]:
+    """Names (relative to ``group``) of every dataset below it."""
+    import h5py
+
+    names: list[str] = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            names.append(name)
+
+    group.visititems(visit)
+    return names
+
+
+def _check_h5_listed(root, path: str) -> None:
+    """Every layer in Keras' ``layer_names`` attribute, and every weight in each layer's
+    ``weight_names``, must be in the file (Keras writes both; a file without them is not checked)."""
+
+    def text(v) -> str:
+        return v.decode("utf-8") if isinstance(v, bytes) else str(v)
+
+    missing = []
+    for layer in (text(n) for n in root.attrs.get("layer_names", [])):
+        if layer not in root:
+            missing.append(layer)
+            continue
+        missing += [f"{layer}/{text(w)}" for w in root[layer].attrs.get("weight_names", []) if text(w) not in root[layer]]
+    if missing:
+        raise BPNetInputError(f"{path}: layer(s)/weight(s) listed in the file but missing: {_short(missing)}")
+
+
+def load_keras_h5(
+    path: str | Path, tasks: tuple[str, ...] | list[str] | None = None, expected: dict | None = None
+) -> BPNet:
     """Import the official Keras BPNet (``bpnet.model.h5`` layout) into a :class:`BPNet`.
 
     The architecture is read from the file: hidden size and stem kernel from ``conv1d_1``, the
@@ -130,7 +227,12 @@ def load_keras_h5(path: str | Path, tasks: tuple[str, ...] | list[str] | None = 
     profile kernel from ``conv2d_transpose_1``, one task per ``conv2d_transpose_*`` layer, count
     heads from the ``dense_*`` layers of shape (hidden, strands) in numeric order. ``tasks``
     names the heads (default: Oct4, Sox2, Nanog, Klf4 for a 4-task file, else task0, task1, ...).
-    Layers for control inputs of older model files are not imported.
+    Layers for control inputs of older model files are not imported: 1-wide ``conv1d_*`` after
+    the dilated layers and ``dense_*`` layers mapping to ``strands`` from anything but the hidden
+    size. Every other weight in the file must be imported, and every layer the file's
+    ``layer_names``/``weight_names`` attributes list must be present; ``expected`` (the config's
+    ``model`` section) must match the imported architecture. Anything else is a
+    :class:`BPNetInputError` naming the layers or tensors.
     """
     import h5py
 
@@ -144,22 +246,29 @@ def load_keras_h5(path: str | Path, tasks: tuple[str, ...] | list[str] | None = 
     with f:
         root = f["model_weights"] if "model_weights" in f else f
         layers = list(root.keys())
+        _check_h5_listed(root, str(path))
+        used: set[str] = set()
         if "conv1d_1" not in layers:
             raise BPNetInputError(
                 f"{path}: layer 'conv1d_1' (the stem convolution) is missing; expected the official "
                 f"bpnet.model.h5 layout with layers conv1d_1..conv1d_10, conv2d_transpose_1..4, dense_1/3/5/7 "
                 f"(found: {', '.join(sorted(layers)[:12])})"
             )
-        stem = _h5_layer_weights(root, "conv1d_1", str(path))
+        stem = _h5_layer_weights(root, "conv1d_1", str(path), used)
         stem_k, in_ch, hidden = stem["kernel"].shape
         if in_ch != 4:
             raise BPNetInputError(f"{path}: conv1d_1 expects {in_ch} input channels, BPNet uses 4 (A, C, G, T)")
         conv_names = sorted((n for n in layers if re.fullmatch(r"conv1d_\d+", n) and n != "conv1d_1"), key=_layer_number)
         dilated = []
+        candidates = {}
         for name in conv_names:
-            w = _h5_layer_weights(root, name, str(path))
+            layer_used: set[str] = set()
+            w = _h5_layer_weights(root, name, str(path), layer_used)
             if w["kernel"].ndim == 3 and w["kernel"].shape[1:] == (hidden, hidden):
                 dilated.append((name, w))
+                used |= layer_used
+            else:
+                candidates[name] = w["kernel"].shape
         # The dilated layers must be consecutive: conv1d_2 .. conv1d_{n+1}.
         for i, (name, _) in enumerate(dilated):
             if name != f"conv1d_{i + 2}":
@@ -174,21 +283,43 @@ def load_keras_h5(path: str | Path, tasks: tuple[str, ...] | list[str] | None = 
         dense_names = sorted((n for n in layers if re.fullmatch(r"dense_\d+", n)), key=_layer_number)
         counts = []
         for name in dense_names:
-            w = _h5_layer_weights(root, name, str(path))
+            layer_used = set()
+            w = _h5_layer_weights(root, name, str(path), layer_used)
             if w["kernel"].shape == (hidden, strands):
                 counts.append((name, w))
+                used |= layer_used
+            else:
+                candidates[name] = w["kernel"].shape
         # One task per head pair; a head missing on either side is an error, not a smaller model.
         n_tasks = max(len(profile_names), len(counts))
         for i in range(n_tasks):
             if i >= len(profile_names) or profile_names[i] != f"conv2d_transpose_{i + 1}":
                 raise BPNetInputError(f"{path}: layer 'conv2d_transpose_{i + 1}' (profile head {i + 1}) is missing")
-        profiles = [_h5_layer_weights(root, n, str(path)) for n in profile_names]
+        profiles = [_h5_layer_weights(root, n, str(path), used) for n in profile_names]
         if len(counts) != n_tasks:
             expected = ", ".join(f"dense_{2 * i + 1}" for i in range(n_tasks))
             got = ", ".join(n for n, _ in counts) or "none"
             raise BPNetInputError(
                 f"{path}: count head layer(s) missing: expected {n_tasks} dense layers of shape "
                 f"({hidden}, {strands}) ({expected}), found {got}"
+            )
+        # Every tensor in the file is imported, or belongs to a control-input layer (not imported).
+        last_dilated = _layer_number(dilated[-1][0])
+        control = {
+            name
+            for name, shape in candidates.items()
+            if (name.startswith("conv1d_") and _layer_number(name) > last_dilated and len(shape) == 3
+                and shape[0] == 1 and shape[2] == strands)
+            or (name.startswith("dense_") and len(shape) == 2 and shape[0] != hidden and shape[1] == strands)
+        }
+        ignored_top = {"optimizer_weights"} if root is f else set()
+        leftover = [
+            n for n in _h5_datasets(root)
+            if n not in used and n.split("/", 1)[0] not in control and n.split("/", 1)[0] not in ignored_top
+        ]
+        if leftover:
+            raise BPNetInputError(
+                f"{path}: weight tensor(s) that map to no layer of the network: {_short(sorted(leftover))}"
             )
 
     if tasks is None:
@@ -205,6 +336,7 @@ def load_keras_h5(path: str | Path, tasks: tuple[str, ...] | list[str] | None = 
         num_strands=int(strands),
         extra={"imported_from": f"keras-h5:{path.name}"},
     )
+    _check_expected(config, expected, str(path), lambda i: f"conv1d_{i + 2}")
     model = BPNet(config)
     state: dict[str, torch.Tensor] = {}
 
@@ -232,13 +364,17 @@ def load_keras_h5(path: str | Path, tasks: tuple[str, ...] | list[str] | None = 
 
 
 def load_multimolecule(
-    source: str | Path | dict[str, torch.Tensor], tasks: tuple[str, ...] | list[str] | None = None
+    source: str | Path | dict[str, torch.Tensor],
+    tasks: tuple[str, ...] | list[str] | None = None,
+    expected: dict | None = None,
 ) -> BPNet:
     """Import a MultiMolecule ``BPNetForProfilePrediction`` state dict (or its .safetensors file).
 
     Keys (any prefix before ``encoder.``): ``encoder.stem.conv.*`` (stem, 5 input channels
     ACGTN: the N column is dropped), ``encoder.layer.{i}.conv.*``,
-    ``profile_count_head.profile.{t}.*`` and ``profile_count_head.count.{t}.*``.
+    ``profile_count_head.profile.{t}.*`` and ``profile_count_head.count.{t}.*``. Every tensor
+    must be one of these (a left-over tensor is an error naming it), and ``expected`` (the
+    config's ``model`` section) must match the imported architecture.
     """
     name = "MultiMolecule state dict"
     if not isinstance(source, dict):
@@ -258,9 +394,12 @@ def load_multimolecule(
     prefix = stem_keys[0][: -len("encoder.stem.conv.weight")]
     head_prefix = prefix[: -len("model.")] if prefix.endswith("model.") else prefix
 
+    used: set[str] = set()
+
     def get(key: str) -> torch.Tensor:
         if key not in state:
             raise BPNetInputError(f"{name}: weight {key!r} is missing")
+        used.add(key)
         return state[key].float()
 
     stem_w = get(prefix + "encoder.stem.conv.weight")
@@ -287,6 +426,7 @@ def load_multimolecule(
         num_strands=int(prof_w.shape[1]),
         extra={"imported_from": "multimolecule"},
     )
+    _check_expected(config, expected, name, lambda i: f"{prefix}encoder.layer.{i}")
     model = BPNet(config)
     ours = {
         "backbone.stem.conv.weight": stem_w[:, :4, :],
@@ -299,26 +439,33 @@ def load_multimolecule(
         for p in ("weight", "bias"):
             ours[f"profile_heads.{i}.{p}"] = get(f"{head_prefix}profile_count_head.profile.{i}.{p}")
             ours[f"count_heads.{i}.{p}"] = get(f"{head_prefix}profile_count_head.count.{i}.{p}")
+    leftover = sorted(set(state) - used)
+    if leftover:
+        raise BPNetInputError(f"{name}: weight tensor(s) that map to no layer of the network: {_short(leftover)}")
     _load_state(model, {k: v.contiguous() for k, v in ours.items()}, name)
     return model
 
 
-def import_weights(path: str | Path, tasks: list[str] | tuple[str, ...]) -> BPNet:
+def import_weights(
+    path: str | Path, tasks: list[str] | tuple[str, ...], expected: dict | None = None
+) -> BPNet:
     """Any supported weights file as a :class:`BPNet` predicting ``tasks`` (in that order).
 
     ``.h5``: the official Keras model; ``.safetensors``: this pipeline's checkpoint, else a
-    MultiMolecule state dict. The file's number of task heads must equal ``len(tasks)``.
+    MultiMolecule state dict. The file's number of task heads must equal ``len(tasks)``, and its
+    architecture the configured one (``expected``: the config's ``model`` section), layer for layer.
     """
     path = Path(path)
     if path.suffix in (".h5", ".hdf5"):
-        return load_keras_h5(path, tasks=tuple(tasks))
+        return load_keras_h5(path, tasks=tuple(tasks), expected=expected)
     if path.suffix == ".safetensors":
         if read_checkpoint_metadata(path).get("format") == FORMAT:
             model = load_checkpoint(path)
             if tuple(model.config.tasks) != tuple(tasks):
                 raise BPNetInputError(f"checkpoint {path} predicts tasks {model.config.tasks}, the config's data.tasks are {tuple(tasks)}")
+            _check_expected(model.config, expected, str(path), lambda i: f"backbone.layers.{i}")
             return model
-        return load_multimolecule(path, tasks=tuple(tasks))
+        return load_multimolecule(path, tasks=tuple(tasks), expected=expected)
     raise BPNetInputError(
         f"config key model.pretrained: {path} is neither a Keras .h5 nor a .safetensors file"
     )
@@ -329,6 +476,8 @@ def import_main(smk, log) -> None:
     from .npz import read_npz
 
     tasks = [str(t) for t in read_npz(smk.input.dataset, ["tasks"], "dataset", "build_dataset")["tasks"]]
-    model = import_weights(smk.input.weights, tasks)
+    # params.model: the experiment's model section; the imported network must be that one
+    expected = dict(getattr(getattr(smk, "params", None), "model", None) or {})
+    model = import_weights(smk.input.weights, tasks, expected=expected)
     log.info("imported %s (%d parameters, tasks %s)", smk.input.weights, model.num_parameters, ", ".join(tasks))
     save_checkpoint(model, smk.output.model, metadata={"imported_from": str(smk.input.weights)})
