@@ -459,8 +459,8 @@ def train_model(
                 for k, v in batch_gradients(model, x, y, ctl, count_weight, micro, bf16).items():
                     sums[k] += v * len(b)
                 opt.step()
-                bar.set_description_str(
-                    f"epoch {epoch}, batch {bi + 1}/{n_batches}, loss {sums['loss'] / ((bi + 1) * cfg.batch_size):.1f}",
+                bar.set_description_str(  # the mean loss of the windows so far (the last batch may be short)
+                    f"epoch {epoch}, batch {bi + 1}/{n_batches}, loss {sums['loss'] / (bar.n + len(b)):.1f}",
                     refresh=False)
                 bar.update(len(b))
         train_s = time.perf_counter() - t0
