@@ -151,8 +151,7 @@ def test_excluded_and_unknown_chromosomes_are_dropped_and_counted():
 
 def test_peak_file_sharing_no_chromosome_with_the_genome_is_an_error():
     with pytest.raises(BPNetInputError, match=r"shares no chromosome.*'1' vs 'chr1'") as err:
-        make_windows({"A": peaks_df(["1", "2"], [500, 500])}, SIZES, width=100,
-                     sources={"A": "a.narrowPeak"})
+        windows_of({"A": peaks_df(["1", "2"], [500, 500])}, sources={"A": "a.narrowPeak"})
     assert "a.narrowPeak" in str(err.value)
 
 
@@ -263,6 +262,39 @@ def test_chromosome_in_two_split_lists_is_a_config_error():
         windows_of(peaks, valid_chroms=["chr2", "chr3"], test_chroms=["chr3"])
     with pytest.raises(BPNetInputError, match="windows.valid_chroms and windows.exclude_chroms"):
         windows_of(peaks, valid_chroms=["chrX"])
+
+
+@pytest.mark.parametrize("key", ["valid_chroms", "test_chroms"])
+def test_unknown_valid_or_test_chromosome_is_a_config_error_naming_the_key(key):
+    peaks = {"A": peaks_df(["chr1"], [1000])}
+    with pytest.raises(BPNetInputError, match=rf"windows\.{key} names chromosome\(s\) chr22\b") as err:
+        windows_of(peaks, **{key: ["chr22"]})
+    assert "data.chrom_sizes" in str(err.value) and "chr1, chr2, chr3, chrX" in str(err.value)
+
+
+def test_exclude_chromosome_missing_from_the_genome_is_fine_and_logged(caplog):
+    peaks = {"A": peaks_df(["chr1", "chr2"], [1000, 1000])}
+    with caplog.at_level("INFO", logger="bpnet"):
+        w, _ = windows_of(peaks, exclude_chroms=["chrX", "chrY", "chrM"])
+    assert len(w) == 2
+    assert any(r.levelname == "INFO" and "chrY, chrM" in r.getMessage() for r in caplog.records)
+
+
+def test_a_few_peaks_on_unknown_contigs_warn_with_the_count_and_the_rest_are_windowed(caplog):
+    peaks = {"A": peaks_df(["chr1", "chr1", "chr2", "chrUn_1", "chr3"], [500, 900, 500, 500, 500])}
+    with caplog.at_level("WARNING", logger="bpnet"):
+        w, s = windows_of(peaks, sources={"A": "a.narrowPeak"})
+    assert len(w) == 4
+    assert reasons(s, "A")["unknown_chrom"] == 1
+    msgs = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("a.narrowPeak" in m and "dropped 1 of 5 peaks" in m and "chrUn_1" in m for m in msgs), msgs
+
+
+def test_most_peaks_on_unknown_contigs_is_an_error_naming_the_file():
+    peaks = {"A": peaks_df(["1", "2", "3", "chr1"], [500, 500, 500, 500])}
+    with pytest.raises(BPNetInputError, match=r"3 of 4 peaks on contigs not in the chrom sizes.*'1' vs 'chr1'") as err:
+        windows_of(peaks, sources={"A": "a.narrowPeak"})
+    assert "a.narrowPeak" in str(err.value) and "1, 2, 3" in str(err.value)
 
 
 def test_no_window_kept_is_an_error_that_says_why():

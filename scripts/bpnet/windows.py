@@ -3,7 +3,8 @@
 Pipeline of :func:`make_windows` (each peak of each task ends in exactly one *reason*, counted in
 the summary, checked in this order):
 
-1. ``unknown_chrom``: the chromosome is not in the chrom sizes file (dropped).
+1. ``unknown_chrom``: the chromosome is not in the chrom sizes file (dropped; a WARNING per task
+   names the file, the count and the contigs; more than half of a task's peaks -> error).
 2. ``excluded_chrom``: the chromosome is in ``windows.exclude_chroms`` (dropped).
 3. ``duplicate``: the same task lists the same summit again (collapsed to one window).
 4. ``off_chromosome_end``: the window ``[summit - width // 2, summit - width // 2 + width)``
@@ -175,8 +176,14 @@ def _int_column(path: Path, rows: list[list[str]], line_numbers: list[int], col:
 
 
 def check_split_config(valid_chroms: Sequence[str], test_chroms: Sequence[str],
-                       exclude_chroms: Sequence[str]) -> None:
-    """A chromosome may be in at most one of the valid, test and exclude lists."""
+                       exclude_chroms: Sequence[str], chrom_sizes: Sequence[str] | None = None,
+                       log: logging.Logger | None = None) -> None:
+    """A chromosome may be in at most one of the valid, test and exclude lists.
+
+    With ``chrom_sizes`` (the genome's chromosome names), every valid/test chromosome must be
+    one of them (a typo would silently empty a split); exclude chromosomes the genome lacks are
+    fine (the default chrX/chrY/chrM must work on any genome) and only logged at INFO.
+    """
     lists = {
         "windows.valid_chroms": set(valid_chroms),
         "windows.test_chroms": set(test_chroms),
@@ -191,6 +198,23 @@ def check_split_config(valid_chroms: Sequence[str], test_chroms: Sequence[str],
                     f"chromosome(s) {', '.join(both)} are in both {a} and {b}; a chromosome "
                     "belongs to one split or is excluded"
                 )
+    if chrom_sizes is None:
+        return
+    genome = list(chrom_sizes)
+    known = set(genome)
+    shown = ", ".join(genome[:10]) + (f", ... ({len(genome)} in all)" if len(genome) > 10 else "")
+    for key, chroms in (("windows.valid_chroms", valid_chroms), ("windows.test_chroms", test_chroms)):
+        unknown = [c for c in dict.fromkeys(chroms) if c not in known]
+        if unknown:
+            raise BPNetInputError(
+                f"{key} names chromosome(s) {', '.join(map(str, unknown))} that are not in the chrom "
+                f"sizes file (data.chrom_sizes); expected names of the genome's chromosomes: {shown}"
+            )
+    absent = [c for c in dict.fromkeys(exclude_chroms) if c not in known]
+    if absent:
+        (log or logging.getLogger("bpnet")).info(
+            "windows.exclude_chroms: %s not in the chrom sizes (nothing to exclude there)",
+            ", ".join(map(str, absent)))
 
 
 def assign_split(chroms, valid_chroms: Sequence[str], test_chroms: Sequence[str]) -> np.ndarray:
@@ -290,6 +314,7 @@ def make_windows(
     blacklist: str | Path | None = None,
     merge_within: int = 0,
     sources: Mapping[str, str] | None = None,
+    log: logging.Logger | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pool the peaks of every task into fixed-width windows with a split.
 
@@ -302,7 +327,8 @@ def make_windows(
         blacklist: optional BED; windows overlapping it by >= 1 bp are dropped.
         merge_within: windows of different tasks whose summits lie within this many bp are
             pooled into one (see :func:`_merge_units`); 0 pools identical summits only.
-        sources: ``{task: peak file}`` for error messages.
+        sources: ``{task: peak file}`` for error and warning messages.
+        log: where warnings go (peaks on contigs the genome lacks); default logger ``bpnet``.
 
     Returns:
         ``(windows, summary)``: windows has the columns of :data:`WINDOW_COLUMNS`, one row per
@@ -314,7 +340,8 @@ def make_windows(
         raise BPNetInputError(f"windows.width must be a positive number of bp, got {width}")
     if merge_within < 0:
         raise BPNetInputError(f"windows.merge_within must be >= 0, got {merge_within}")
-    check_split_config(valid_chroms, test_chroms, exclude_chroms)
+    log = log or logging.getLogger("bpnet")
+    check_split_config(valid_chroms, test_chroms, exclude_chroms, list(chrom_sizes), log)
     tasks = list(peaks)
     if not tasks:
         raise BPNetInputError("no tasks given (data.tasks is empty)")
@@ -330,12 +357,21 @@ def make_windows(
         if len(df) == 0:
             raise BPNetInputError(f"{src} (task {task}) has no peaks")
         known = df["chrom"].isin(chrom_order)
-        if not known.any():
-            raise BPNetInputError(
-                f"{src} (task {task}) shares no chromosome with the chrom sizes (its chromosomes: "
-                f"{', '.join(pd.unique(df['chrom'])[:5])}; the genome's: "
-                f"{', '.join(list(chrom_sizes)[:5])}); wrong genome build or naming ('1' vs 'chr1')?"
-            )
+        n_unknown = int((~known).sum())
+        if n_unknown:
+            contigs = pd.unique(df["chrom"][~known].astype(str))
+            listed = ", ".join(contigs[:5]) + (f", ... ({len(contigs)} in all)" if len(contigs) > 5 else "")
+            if 2 * n_unknown > len(df):
+                share = ("shares no chromosome with the chrom sizes" if not known.any() else
+                         f"has {n_unknown} of {len(df)} peaks on contigs not in the chrom sizes")
+                raise BPNetInputError(
+                    f"{src} (task {task}) {share} (data.chrom_sizes; unknown contigs: {listed}; the "
+                    f"genome's: {', '.join(list(chrom_sizes)[:5])}); check the chromosome naming "
+                    "('1' vs 'chr1') and the genome build"
+                )
+            log.warning("%s (task %s): dropped %d of %d peaks on contigs not in the chrom sizes "
+                        "(%s); counted as unknown_chrom in windows_summary.tsv",
+                        src, task, n_unknown, len(df), listed)
         frames.append(pd.DataFrame({"task": t, "chrom": df["chrom"].to_numpy(),
                                     "summit": df["summit"].to_numpy(np.int64)}))
     allp = pd.concat(frames, ignore_index=True)
@@ -493,6 +529,7 @@ def main(smk: Any, log: logging.Logger) -> None:
         blacklist=blacklist[0] if blacklist else None,
         merge_within=int(cfg.get("merge_within", 0)),
         sources=dict(zip(tasks, map(str, peak_files))),
+        log=log,
     )
     log_summary(summary, log)
     for s in SPLITS:
