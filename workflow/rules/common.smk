@@ -7,15 +7,32 @@
 import copy
 import os
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from bpnet.config_check import check_config_files, schema_error_line
 from bpnet.download import check_download_config, download_targets
+from bpnet.errors import BPNetInputError
 from bpnet.hardware import oversubscribed_openmp
 
 
-validate(config, schema="../schemas/config.schema.yaml")
+# A key written twice in a config file would silently keep the last value: refuse it. A schema
+# error is printed as one line naming the config key before the validator's long text.
+try:
+    check_config_files(workflow.configfiles)
+except BPNetInputError as err:
+    print(f"error: {err}", file=sys.stderr)
+    raise WorkflowError(str(err)) from None
+
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as err:
+    _line = schema_error_line(err)
+    if _line:
+        print(_line, file=sys.stderr)
+    raise
 
 
 

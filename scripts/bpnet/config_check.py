@@ -1,0 +1,99 @@
+"""Config checks that Snakemake does not do itself: duplicate YAML keys and one-line schema errors.
+
+PyYAML (and so Snakemake's ``--configfile``) keeps the last of two equal keys in a mapping without
+a word; :func:`check_duplicate_keys` reads a config file again with a loader that refuses them.
+:func:`one_line` turns a :class:`jsonschema.ValidationError` into one line naming the config key,
+printed before Snakemake's long validation text.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError
+
+from .errors import BPNetInputError
+
+
+class _DuplicateKeyError(ConstructorError):
+    """A key that appears twice in one mapping (carries the key and both lines)."""
+
+    def __init__(self, key: Any, first_line: int, line: int, mark: Any) -> None:
+        super().__init__(None, None, f"duplicate key {key!r}", mark)
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A :class:`yaml.SafeLoader` that raises on a key appearing twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)  # resolve `<<:` merge keys first: they may legitimately repeat
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:
+                    continue  # the base class reports unhashable keys
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _DuplicateKeyError(key, seen[key], line, key_node.start_mark)
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_duplicate_keys(path: str) -> None:
+    """Raise :class:`BPNetInputError` when the YAML file ``path`` repeats a key in one mapping."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    try:
+        yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKeyError as err:
+        raise BPNetInputError(
+            f"{path}, line {err.line}: key {err.key!r} appears twice (first on line {err.first_line}); "
+            "YAML would silently keep only the last value, remove one of them"
+        ) from None
+    except yaml.YAMLError:
+        return  # other YAML errors are Snakemake's to report (it has read the file already)
+
+
+def key_path(parts: Any) -> str:
+    """``training.bf16`` or ``experiments.a.tasks[0]`` from a jsonschema ``absolute_path``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def one_line(err: Any) -> str:
+    """``error: config key <dotted.path>: <message>`` for a jsonschema ``ValidationError``."""
+    message = " ".join(str(err.message).split())
+    return f"error: config key {key_path(err.absolute_path)}: {message}"
+
+
+def check_config_files(paths: Any) -> None:
+    """:func:`check_duplicate_keys` for each config file Snakemake read (``workflow.configfiles``)."""
+    for path in paths:
+        if os.path.exists(path):  # Snakemake has reported a missing one already
+            check_duplicate_keys(str(path))
+
+
+def schema_error_line(err: BaseException) -> str | None:
+    """The :func:`one_line` of the jsonschema ``ValidationError`` behind Snakemake's ``WorkflowError``.
+
+    ``snakemake.utils.validate`` raises ``WorkflowError("Error validating config file.", e)``; the
+    ``ValidationError`` is one of its args (or its cause). ``None`` when there is none.
+    """
+    from jsonschema.exceptions import ValidationError
+
+    candidates = [*getattr(err, "args", ()), err.__cause__, err.__context__, err]
+    for cand in candidates:
+        if isinstance(cand, ValidationError):
+            return one_line(cand)
+    return None

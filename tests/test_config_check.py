@@ -1,0 +1,79 @@
+"""bpnet.config_check: duplicate YAML keys are refused, schema errors become one line."""
+
+import jsonschema
+import pytest
+from snakemake.exceptions import WorkflowError
+
+from bpnet.config_check import check_config_files, check_duplicate_keys, one_line, schema_error_line
+from bpnet.errors import BPNetInputError
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_top_level_duplicate_key(tmp_path):
+    path = _write(tmp_path, "seed: 1\ndevice: cpu\nseed: 2\n")
+    with pytest.raises(BPNetInputError) as info:
+        check_duplicate_keys(str(path))
+    msg = str(info.value)
+    assert str(path) in msg and "line 3" in msg and "'seed' appears twice" in msg and "line 1" in msg
+
+
+def test_nested_duplicate_key(tmp_path):
+    path = _write(tmp_path, "training:\n  lr: 0.001\n  epochs: 3\n  lr: 0.01\nmodel:\n  lr: 1\n")
+    with pytest.raises(BPNetInputError) as info:
+        check_config_files([path])
+    msg = str(info.value)
+    assert "line 4" in msg and "'lr' appears twice" in msg
+
+
+def test_clean_file_passes(tmp_path):
+    path = _write(tmp_path, "seed: 1\ntraining:\n  lr: 0.001\nmodel:\n  lr: 1\nlist:\n  - {a: 1}\n  - {a: 2}\n")
+    check_duplicate_keys(str(path))
+
+
+def test_repository_configs_pass():
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    check_config_files(sorted((repo / "config").glob("*.yaml")))
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "training": {"type": "object", "properties": {
+            "bf16": {"anyOf": [{"type": "boolean"}, {"enum": ["auto"]}]},
+            "shuffle": {"type": "boolean"},
+        }},
+        "tasks": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def _error(instance):
+    return jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(SCHEMA).iter_errors(instance))
+
+
+def test_one_line_names_dotted_key():
+    line = one_line(_error({"training": {"bf16": "yes"}}))
+    assert line == "error: config key training.bf16: 'yes' is not valid under any of the given schemas"
+    line = one_line(_error({"training": {"shuffle": "true"}}))
+    assert line == "error: config key training.shuffle: 'true' is not of type 'boolean'"
+    assert one_line(_error({"tasks": ["a", 3]})).startswith("error: config key tasks[1]: 3 is not of type")
+    assert "\n" not in one_line(_error({"training": {"bf16": "yes"}}))
+
+
+def test_schema_error_line_from_snakemake_validate(tmp_path):
+    """The line is recovered from the WorkflowError that snakemake.utils.validate raises."""
+    import yaml
+    from snakemake.utils import validate
+
+    schema = tmp_path / "schema.yaml"
+    schema.write_text(yaml.safe_dump({"$schema": "https://json-schema.org/draft/2020-12/schema", **SCHEMA}))
+    with pytest.raises(WorkflowError) as info:
+        validate({"training": {"shuffle": "true"}}, schema=str(schema))
+    assert schema_error_line(info.value) == "error: config key training.shuffle: 'true' is not of type 'boolean'"
+    assert schema_error_line(WorkflowError("something else")) is None
