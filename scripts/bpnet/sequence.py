@@ -8,6 +8,8 @@ the position axis flipped, and N stays N.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -112,12 +114,114 @@ def read_fasta_windows(fasta, chroms, starts, length: int) -> np.ndarray:
     return out
 
 
+# A .fai with at most this many contigs is checked in full against its FASTA; a larger one at its
+# first and last _FAI_CHECK_ENDS contigs and an even sample between (all of them when the .fai is
+# older than the FASTA). Each contig costs three small reads.
+_FAI_CHECK_ALL = 2000
+_FAI_CHECK_ENDS = 500
+
+
+def _fai_mismatch(fh, size: int, name: str, length: int, offset: int, bases: int, width: int):
+    """Why the .fai line ``name length offset bases width`` does not fit the FASTA, or None."""
+    if length == 0:
+        return None
+    if offset <= 0 or offset > size or bases <= 0 or width <= bases or width > bases + 2:
+        return f"contig {name!r}: offset {offset} / line length {bases} does not fit the FASTA"
+    # The header line just before the sequence must be '>name'.
+    lo = max(0, offset - 4096)
+    fh.seek(lo)
+    before = fh.read(offset - lo)
+    if not before.endswith(b"\n"):
+        return f"contig {name!r}: no header line ends at byte {offset}"
+    start = before.rfind(b"\n", 0, len(before) - 1) + 1
+    if start > 0 or lo == 0:
+        header = before[start:].split()
+        if not header or header[0] != b">" + name.encode():
+            return (
+                f"contig {name!r}: the line before byte {offset} is "
+                f"{before[start:].strip()[:60].decode(errors='replace')!r}, not '>{name}'"
+            )
+    # A full line must be `bases` letters and then a line break of `width - bases` bytes.
+    eol = b"\n" if width == bases + 1 else b"\r\n"
+    if length > bases:
+        fh.seek(offset + bases - 1)
+        got = fh.read(1 + len(eol))
+        if got[:1] in (b"\n", b"\r", b">") or got[1:] != eol:
+            return f"contig {name!r}: its lines are not {bases} bases long"
+    # The last base must lie inside the file and be followed by a line break or the end.
+    last = offset + (length - 1) // bases * width + (length - 1) % bases
+    if last >= size:
+        return f"contig {name!r} of {length} bases would end beyond the end of the file"
+    fh.seek(last)
+    got = fh.read(2)
+    if got[:1] in (b"\n", b"\r", b">") or got[1:2] not in (b"", b"\n", b"\r"):
+        return f"contig {name!r} does not end after {length} bases"
+    return None
+
+
+def check_fasta_index(path) -> None:
+    """Check that a FASTA's existing ``.fai`` still describes it, with a few reads per contig.
+
+    A FASTA re-wrapped or edited after its ``.fai`` was made would be read through the stale
+    offsets (every window wrong, pyfaidx only warns). Raises :class:`BPNetInputError` naming both
+    files; the user's ``.fai`` is never rewritten. No ``.fai`` (pyfaidx builds one) or a
+    bgzip-compressed FASTA (offsets are into the uncompressed text) is not checked here.
+    """
+    import os
+    from pathlib import Path
+
+    fasta = Path(path)
+    fai = Path(str(fasta) + ".fai")
+    if not fasta.is_file() or not fai.is_file():
+        return
+    with open(fasta, "rb") as fh:
+        if fh.read(2) == b"\x1f\x8b":
+            return
+    fix = (
+        f"delete the stale {fai} (it is rebuilt on the next run) or run `samtools faidx {fasta}`"
+    )
+    rows = []
+    for i, line in enumerate(fai.read_text().splitlines(), start=1):
+        fields = line.split("\t")
+        if not line.strip():
+            continue
+        try:
+            rows.append((fields[0], *map(int, fields[1:5])))
+        except (ValueError, IndexError):
+            raise BPNetInputError(
+                f"FASTA index {fai}, line {i}: expected 'name<TAB>length<TAB>offset<TAB>"
+                f"linebases<TAB>linewidth', got {line[:80]!r}; {fix}"
+            ) from None
+    stale = os.path.getmtime(fai) < os.path.getmtime(fasta)
+    if stale or len(rows) <= _FAI_CHECK_ALL:
+        check = rows
+    else:
+        middle = rows[_FAI_CHECK_ENDS:-_FAI_CHECK_ENDS]
+        step = max(1, len(middle) // _FAI_CHECK_ENDS)
+        check = rows[:_FAI_CHECK_ENDS] + middle[::step] + rows[-_FAI_CHECK_ENDS:]
+    size = fasta.stat().st_size
+    with open(fasta, "rb") as fh:
+        for row in check:
+            why = _fai_mismatch(fh, size, *row)
+            if why:
+                older = " (and the index is older than the FASTA)" if stale else ""
+                raise BPNetInputError(
+                    f"the FASTA index {fai} does not match the FASTA {fasta}{older}: {why}; the "
+                    f"FASTA was re-wrapped or edited after it was indexed: {fix}"
+                )
+
+
 def open_fasta(path):
-    """Open an indexed FASTA (pyfaidx, raw upper-case strings); a missing or bad file is a clear error."""
+    """Open an indexed FASTA (pyfaidx, raw upper-case strings); a missing or bad file, or a
+    ``.fai`` that no longer matches the FASTA (:func:`check_fasta_index`), is a clear error."""
     import pyfaidx
 
+    check_fasta_index(path)
     try:
-        return pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=True, rebuild=False)
+        with warnings.catch_warnings():
+            # An older .fai that check_fasta_index found to match is fine; pyfaidx warns anyway.
+            warnings.filterwarnings("ignore", "Index file .* is older than FASTA", RuntimeWarning)
+            return pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=True, rebuild=False)
     except FileNotFoundError as err:
         raise BPNetInputError(f"FASTA file {path} does not exist") from err
     except Exception as err:  # pyfaidx raises several kinds for malformed files

@@ -44,12 +44,95 @@ def read_chrom_sizes(path: str | Path) -> dict[str, int]:
     return sizes
 
 
+_BW_MAGIC = 0x888FFC26
+_RTREE_MAGIC = 0x2468ACE0
+
+
+def check_bigwig_complete(path: str | Path) -> None:
+    """Check that a bigWig is not cut short or corrupt, reading only its header and index headers.
+
+    The header (first 64 bytes) and the zoom headers give the offsets of the chromosome tree, the
+    data index and every zoom level's index; each index starts with an R-tree header that records
+    where its data ends, and its root node lists its items. A short copy (interrupted download or
+    copy) leaves some of these beyond the end of the file, which pyBigWig does not notice when
+    opening it (and silently reads no data there); the file must also end with the bigWig magic
+    number, as the writers leave it. Costs a few small reads, no scan of the data.
+    """
+    import struct
+
+    path = Path(path)
+    size = path.stat().st_size
+    hint = "; the file is truncated or corrupt (an interrupted copy or download?): fetch it again"
+    with open(path, "rb") as fh:
+
+        def fits(offset: int, n: int, what: str) -> None:
+            if offset < 0 or offset + n > size:
+                raise BPNetInputError(
+                    f"bigWig {path}: the {what} at byte {offset} lies beyond the end of the file "
+                    f"({size} bytes){hint}"
+                )
+
+        def read(offset: int, n: int, what: str) -> bytes:
+            fits(offset, n, what)
+            fh.seek(offset)
+            return fh.read(n)
+
+        head = read(0, 64, "header")
+        magic = struct.unpack("<I", head[:4])[0]
+        endian = "<"
+        if magic != _BW_MAGIC:
+            if struct.unpack(">I", head[:4])[0] != _BW_MAGIC:
+                raise BPNetInputError(f"{path} is not a bigWig file (bad magic number)")
+            endian = ">"
+        _, zoom_levels, chrom_tree, full_data, full_index = struct.unpack(
+            endian + "HHQQQ", head[4:32]
+        )
+        read(chrom_tree, 4, "chromosome tree")
+        read(full_data, 4, "data section")
+        indexes = [("data index", full_index)]
+        zooms = read(64, 24 * zoom_levels, "zoom level headers")
+        for z in range(zoom_levels):
+            data_off, index_off = struct.unpack(endian + "QQ", zooms[24 * z + 8:24 * z + 24])
+            read(data_off, 4, f"zoom level {z + 1} data")
+            indexes.append((f"zoom level {z + 1} index", index_off))
+        # Writers (UCSC kent tools, libBigWig/pyBigWig/deepTools) end the file with the magic.
+        if struct.unpack(endian + "I", read(size - 4, 4, "end signature"))[0] != _BW_MAGIC:
+            raise BPNetInputError(
+                f"bigWig {path} does not end with the bigWig signature{hint}"
+            )
+        for what, offset in indexes:
+            if offset == 0:  # no index (a bigWig without data)
+                continue
+            rtree = read(offset, 48, what)
+            if struct.unpack(endian + "I", rtree[:4])[0] != _RTREE_MAGIC:
+                raise BPNetInputError(f"bigWig {path}: the {what} is corrupt (bad magic){hint}")
+            end_data = struct.unpack(endian + "Q", rtree[40 - 8:40])[0]
+            if end_data > size:
+                raise BPNetInputError(
+                    f"bigWig {path}: the {what} points at data up to byte {end_data}, beyond "
+                    f"the end of the file ({size} bytes){hint}"
+                )
+            is_leaf, _, count = struct.unpack(endian + "BBH", read(offset + 48, 4, what))
+            item = 32 if is_leaf else 24
+            items = read(offset + 52, item * count, f"{what} root node")
+            for i in range(count):
+                if is_leaf:
+                    blk_off, blk_size = struct.unpack(endian + "QQ", items[i * 32 + 16:i * 32 + 32])
+                    fits(blk_off, blk_size, f"{what} data block")
+                else:
+                    child = struct.unpack(endian + "Q", items[i * 24 + 16:i * 24 + 24])[0]
+                    read(child, 4, f"{what} node")
+
+
 def open_bigwig(path: str | Path):
-    """Open a bigWig for reading; a missing or unreadable file is a clear error."""
+    """Open a bigWig for reading; a missing, unreadable, truncated or corrupt file is a clear
+    error (see :func:`check_bigwig_complete`)."""
     import pyBigWig
 
     if not Path(path).exists():
         raise BPNetInputError(f"bigWig file {path} does not exist")
+    if Path(path).is_file():
+        check_bigwig_complete(path)
     try:
         bw = pyBigWig.open(str(path))
     except RuntimeError as err:
@@ -124,7 +207,21 @@ def read_windows(
                             f"{sizes[chrom]}) in the bigWig {path}"
                         )
                     # bigWigs store float32; keep it (no float64 copy of the block).
-                    vals = np.asarray(bw.values(chrom, lo, hi, numpy=True), dtype=np.float32)
+                    try:
+                        raw = bw.values(chrom, lo, hi, numpy=True)
+                    except RuntimeError as err:
+                        raise BPNetInputError(
+                            f"cannot read {chrom}:{lo}-{hi} from the bigWig {path} ({err}); the "
+                            "file is truncated or corrupt: fetch it again"
+                        ) from err
+                    vals = np.asarray(raw, dtype=np.float32)
+                    if vals.shape != (hi - lo,):
+                        if bw.header()["nBasesCovered"] != 0:
+                            raise BPNetInputError(
+                                f"the bigWig {path} gave {vals.size} values for {chrom}:{lo}-"
+                                f"{hi}; the file is truncated or corrupt: fetch it again"
+                            )
+                        vals = np.zeros(hi - lo, dtype=np.float32)  # a bigWig without data
                     # no-data positions read as NaN -> 0 (one masked pass; nan_to_num makes three)
                     np.copyto(vals, 0.0, where=np.isnan(vals))
                     # Rows of a sliding-window view: a contiguous copy per window, much faster
