@@ -77,3 +77,69 @@ def test_schema_error_line_from_snakemake_validate(tmp_path):
         validate({"training": {"shuffle": "true"}}, schema=str(schema))
     assert schema_error_line(info.value) == "error: config key training.shuffle: 'true' is not of type 'boolean'"
     assert schema_error_line(WorkflowError("something else")) is None
+
+
+# ------------------------------------------------------------------ missing input files
+
+from bpnet.config_check import missing_inputs, missing_inputs_lines  # noqa: E402
+
+
+def _data_config(**data):
+    base = {
+        "genome_fasta": "/data/genome.fa",
+        "chrom_sizes": "/data/genome.chrom.sizes",
+        "tasks": {"Oct4": {"pos": "/data/Oct4.pos.bw", "neg": "/data/Oct4.neg.bw", "peaks": "/data/Oct4.bed"}},
+        "control": None,
+    }
+    base.update(data)
+    return {"data": base, "windows": {"blacklist": None}, "model": {"pretrained": None}}
+
+
+_PRESENT = {"/data/genome.fa", "/data/genome.chrom.sizes", "/data/Oct4.neg.bw", "/data/Oct4.bed"}
+
+
+def test_missing_task_bigwig_is_reported_with_dotted_key():
+    cfg = _data_config()
+    assert missing_inputs(cfg, set(), exists=_PRESENT.__contains__) == [("data.tasks.Oct4.pos", "/data/Oct4.pos.bw")]
+    lines = missing_inputs_lines([cfg, cfg], set(), exists=_PRESENT.__contains__)
+    assert lines == ["error: config key data.tasks.Oct4.pos: /data/Oct4.pos.bw does not exist"]
+
+
+def test_produced_paths_are_not_reported():
+    cfg = _data_config(
+        genome_fasta="results/simulated/genome.fa",
+        chrom_sizes="resources/genome.chrom.sizes",
+        tasks={"Oct4": {"pos": "results/simulated/Oct4.pos.bw", "neg": "./results/simulated/Oct4.neg.bw",
+                        "peaks": "resources/Oct4.bed"}},
+    )
+    cfg["model"]["pretrained"] = "resources/bpnet.model.h5"
+    produced = {"results/", "resources/genome.chrom.sizes", "resources/Oct4.bed", "resources/bpnet.model.h5"}
+    assert missing_inputs(cfg, produced, exists=lambda p: False) == []
+    # a file beside a download target, or a folder merely named like results, is still reported
+    cfg["windows"]["blacklist"] = "resources/blacklist.bed"
+    cfg["data"]["genome_fasta"] = "results_old/genome.fa"
+    assert missing_inputs(cfg, produced, exists=lambda p: False) == [
+        ("data.genome_fasta", "results_old/genome.fa"), ("windows.blacklist", "resources/blacklist.bed")]
+
+
+def test_existing_files_are_not_reported(tmp_path):
+    files = {}
+    for name in ("genome.fa", "sizes", "pos.bw", "neg.bw", "peaks.bed", "cpos.bw", "cneg.bw"):
+        (tmp_path / name).write_text("x")
+        files[name] = str(tmp_path / name)
+    cfg = _data_config(
+        genome_fasta=files["genome.fa"], chrom_sizes=files["sizes"],
+        tasks={"Oct4": {"pos": files["pos.bw"], "neg": files["neg.bw"], "peaks": files["peaks.bed"]}},
+        control={"pos": files["cpos.bw"], "neg": files["cneg.bw"]},
+    )
+    assert missing_inputs(cfg, set()) == []
+    (tmp_path / "cneg.bw").unlink()
+    assert missing_inputs(cfg, set()) == [("data.control.neg", files["cneg.bw"])]
+
+
+def test_control_null_is_no_error():
+    cfg = _data_config(control=None)
+    cfg["data"]["truth"] = None
+    assert missing_inputs(cfg, set(), exists=lambda p: True) == []
+    assert [k for k, _ in missing_inputs(cfg, set(), exists=lambda p: False)] == [
+        "data.genome_fasta", "data.chrom_sizes", "data.tasks.Oct4.pos", "data.tasks.Oct4.neg", "data.tasks.Oct4.peaks"]

@@ -97,3 +97,74 @@ def schema_error_line(err: BaseException) -> str | None:
         if isinstance(cand, ValidationError):
             return one_line(cand)
     return None
+
+
+# ----------------------------------------------------------------------- missing input files
+
+def input_paths(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(dotted config key, path)`` of every input file one experiment's config names.
+
+    Optional entries that are null (``data.control``, ``data.truth``, ``windows.blacklist``,
+    ``model.pretrained``, the interpretation files) name no file and are skipped.
+    """
+    pairs: list[tuple[str, str]] = []
+
+    def add(key: str, value: Any) -> None:
+        if isinstance(value, str) and value:
+            pairs.append((key, value))
+
+    data = config.get("data") or {}
+    add("data.genome_fasta", data.get("genome_fasta"))
+    add("data.chrom_sizes", data.get("chrom_sizes"))
+    for task, files in (data.get("tasks") or {}).items():
+        for name in ("pos", "neg", "peaks"):
+            add(f"data.tasks.{task}.{name}", (files or {}).get(name))
+    control = data.get("control")
+    if isinstance(control, dict):
+        for name in ("pos", "neg"):
+            add(f"data.control.{name}", control.get(name))
+    truth = data.get("truth")
+    if isinstance(truth, dict):
+        for task, files in truth.items():
+            for name in ("pos", "neg"):
+                add(f"data.truth.{task}.{name}", (files or {}).get(name))
+    add("windows.blacklist", (config.get("windows") or {}).get("blacklist"))
+    add("model.pretrained", (config.get("model") or {}).get("pretrained"))
+    interpretation = config.get("interpretation") or {}
+    for name in ("known_motifs", "truth_instances", "truth_syntax"):
+        add(f"interpretation.{name}", interpretation.get(name))
+    return pairs
+
+
+def _is_produced(path: str, produced: set[str]) -> bool:
+    """Whether a rule makes ``path``: it is in ``produced`` or under a folder there (``results/``)."""
+    norm = os.path.normpath(path)
+    for entry in produced:
+        target = os.path.normpath(entry)
+        if norm == target:
+            return True
+        if entry.endswith("/") and (norm + os.sep).startswith(target + os.sep):
+            return True
+    return False
+
+
+def missing_inputs(
+    config: dict[str, Any], produced: set[str], exists: Any = os.path.exists
+) -> list[tuple[str, str]]:
+    """``(config key, path)`` of the input files ``config`` names that are absent and no rule makes.
+
+    ``produced`` holds the files rules create (the download targets) and, ending with ``/``, the
+    folders whose every file a rule creates (``results/``, where the simulated dataset is written).
+    """
+    return [(key, path) for key, path in input_paths(config) if not _is_produced(path, produced) and not exists(path)]
+
+
+def missing_inputs_lines(
+    configs: Any, produced: set[str], exists: Any = os.path.exists
+) -> list[str]:
+    """``error: config key <key>: <path> does not exist``, once per pair, over every config."""
+    seen: dict[tuple[str, str], None] = {}
+    for config in configs:
+        for pair in missing_inputs(config, produced, exists):
+            seen.setdefault(pair, None)
+    return [f"error: config key {key}: {path} does not exist" for key, path in seen]

@@ -12,7 +12,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from bpnet.config_check import check_config_files, schema_error_line
+from bpnet.config_check import check_config_files, missing_inputs_lines, schema_error_line
 from bpnet.download import check_download_config, download_targets
 from bpnet.errors import BPNetInputError
 from bpnet.hardware import oversubscribed_openmp
@@ -110,6 +110,16 @@ def _build_experiments():
 EXPERIMENTS = _build_experiments()
 TRAINED = [e for e, c in EXPERIMENTS.items() if not c["model"]["pretrained"]]
 PRETRAINED = [e for e, c in EXPERIMENTS.items() if c["model"]["pretrained"]]
+
+
+# An input file the config names that is absent and that no rule makes (the downloads; results/,
+# which holds the simulated dataset) is one line per file here, before Snakemake's long text.
+_MISSING = missing_inputs_lines(
+    EXPERIMENTS.values(), set(download_targets(config.get("download") or {})) | {"results/"}
+)
+if _MISSING:
+    print("\n".join(_MISSING), file=sys.stderr)
+    raise WorkflowError(f"{len(_MISSING)} input file(s) named in the config do not exist")
 
 
 def _build_ensembles():
