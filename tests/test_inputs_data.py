@@ -102,3 +102,59 @@ def test_a_fasta_without_index_is_indexed_as_before(tmp_path, seqs):
     fasta = write_fasta(tmp_path / "genome.fa", seqs, 60, index=False)
     assert decode(read_fasta_windows(fasta, ["chr3"], [0], 60)[0]) == seqs["chr3"]
     assert (tmp_path / "genome.fa.fai").exists()
+
+
+def write_raw_bigwig(path, values):
+    """A chr1 (30 kb) bigWig storing ``values`` at 1-bp entries 10, 20, 30, ... (pyBigWig keeps NaN/inf)."""
+    import pyBigWig
+
+    bw = pyBigWig.open(str(path), "w")
+    bw.addHeader([("chr1", SIZES["chr1"])], maxZooms=0)
+    starts = [10 * (i + 1) for i in range(len(values))]
+    bw.addEntries(["chr1"] * len(values), starts, ends=[s + 1 for s in starts], values=[float(v) for v in values])
+    bw.close()
+    return path
+
+
+def build_chr1(tmp_path, count_path, **kwargs):
+    from bpnet.dataset import build_dataset
+    import pandas as pd
+
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">chr1\n" + "ACGT" * (SIZES["chr1"] // 4) + "\n")
+    plain = write_raw_bigwig(tmp_path / "plain.bw", [1, 2])
+    w = pd.DataFrame({"chrom": ["chr1"], "start": [0], "end": [100], "summit": [50], "tasks": ["A"],
+                      "split": ["train"], "name": ["w"]})
+    return build_dataset(w, fasta, [count_path, plain], ["A"], **kwargs)
+
+
+def test_a_count_bigwig_storing_nan_is_an_error_naming_the_file_and_the_option(tmp_path):
+    path = write_raw_bigwig(tmp_path / "nan counts.bw", [3, np.nan, 1])
+    with pytest.raises(BPNetInputError, match=r"nan counts\.bw.*NaN.*data\.nan_as_zero"):
+        build_chr1(tmp_path, path)
+
+
+def test_nan_as_zero_reads_stored_nan_as_zero_with_a_warning(tmp_path, caplog):
+    path = write_raw_bigwig(tmp_path / "nan counts.bw", [3, np.nan, 1])
+    with caplog.at_level("WARNING"):
+        counts = build_chr1(tmp_path, path, nan_as_zero=True)["counts"]
+    assert counts[0, [10, 20, 30], 0].tolist() == [3, 0, 1]
+    assert counts[0, :, 0].sum() == 4
+    assert any(r.levelname == "WARNING" and "nan counts.bw" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_a_count_bigwig_storing_inf_is_an_error_naming_the_file(tmp_path, value):
+    path = write_raw_bigwig(tmp_path / "inf counts.bw", [3, value, 1])
+    for nan_as_zero in (False, True):
+        with pytest.raises(BPNetInputError, match=r"inf counts\.bw.*infinite"):
+            build_chr1(tmp_path, path, nan_as_zero=nan_as_zero)
+
+
+def test_a_sparse_count_bigwig_reads_no_data_as_zero_without_error(tmp_path, caplog):
+    path = write_raw_bigwig(tmp_path / "sparse.bw", [3, 2, 1])
+    with caplog.at_level("WARNING"):
+        counts = build_chr1(tmp_path, path)["counts"]
+    assert counts[0, [10, 20, 30], 0].tolist() == [3, 2, 1]
+    assert counts[0, :, 0].sum() == 6 and counts[0, :, 1].sum() == 3
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -32,7 +32,7 @@ from .errors import BPNetInputError
 from .npz import read_npz, write_npz
 from .progress import progress_bar
 from .sequence import N_CODE, open_fasta, read_fasta_windows
-from .tracks import open_bigwig, read_windows
+from .tracks import bigwig_nonfinite, open_bigwig, read_windows
 
 REQUIRED_KEYS = ("sequence", "counts", "chrom", "start", "split", "window_tasks", "tasks", "width",
                  "extra_context")
@@ -233,6 +233,32 @@ def check_bigwig_chroms(paths: Sequence[str | Path], lengths: dict[str, int], fa
                 )
 
 
+def check_bigwig_finite(paths: Sequence[str | Path], nan_as_zero: bool = False,
+                        log: logging.Logger | None = None) -> None:
+    """Stored NaN or inf values in the count (or control) bigWigs are an error naming the file.
+
+    With ``nan_as_zero`` stored NaNs are read as 0 (like positions with no data) and a warning
+    names the file; an inf is always an error.
+    """
+    log = log or logging.getLogger("bpnet")
+    for path in paths:
+        open_bigwig(path).close()  # missing / truncated files: the usual clear errors first
+        bad = bigwig_nonfinite(path)
+        if bad == "inf":
+            raise BPNetInputError(
+                f"bigWig {path} stores infinite values; count tracks must hold non-negative "
+                "integer read counts"
+            )
+        if bad == "nan":
+            if not nan_as_zero:
+                raise BPNetInputError(
+                    f"bigWig {path} stores NaN values; fix the file (positions without reads "
+                    "should hold no data or 0), or set data.nan_as_zero: true to take them as 0 reads"
+                )
+            log.warning("bigWig %s stores NaN values; they are taken as 0 reads "
+                        "(data.nan_as_zero: true)", path)
+
+
 def _to_counts(vals: np.ndarray, path: str, chroms: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """float ``(n, L)`` values -> the smallest fitting integer type; they must be counts.
 
@@ -263,6 +289,7 @@ def build_dataset(
     extra_context: int = 0,
     log: logging.Logger | None = None,
     windows_source: str = "the windows table",
+    nan_as_zero: bool = False,
 ) -> dict[str, np.ndarray]:
     """Read sequence, counts and control for every window into arrays (the dataset.npz keys).
 
@@ -276,6 +303,8 @@ def build_dataset(
             ends).
         log: logger for progress (windows read per source, windows/s, ETA).
         windows_source: how to name the windows in error messages (e.g. the windows.tsv path).
+        nan_as_zero: take NaN values stored in the bigWigs as 0 (with a warning) instead of an
+            error (``data.nan_as_zero``).
 
     Returns:
         ``{"sequence": uint8 (N, W+2C), "counts": (N, W+2C, 2T) smallest fitting int type,
@@ -308,6 +337,7 @@ def build_dataset(
     used = [str(c) for c in pd.unique(chroms)]
     fa = open_fasta(fasta)
     lengths = _fasta_lengths(fa, used, windows_source)
+    check_bigwig_finite(count_bigwigs + control_bigwigs, nan_as_zero, log)
     check_bigwig_chroms(count_bigwigs + control_bigwigs, lengths, str(fasta))
     chrom_len = np.array([lengths[c] for c in chroms], dtype=np.int64)
     outside = np.flatnonzero((core_starts < 0) | (core_starts + width > chrom_len))
@@ -425,6 +455,7 @@ def main(smk: Any, log: logging.Logger) -> None:
         extra_context=int(cfg.get("extra_context", 0)),
         log=log,
         windows_source=str(smk.input.windows),
+        nan_as_zero=bool(getattr(smk.params, "nan_as_zero", False)),
     )
     write_dataset(smk.output[0], arrays)
     names, n = np.unique(arrays["split"], return_counts=True)

@@ -124,6 +124,35 @@ def check_bigwig_complete(path: str | Path) -> None:
                     read(child, 4, f"{what} node")
 
 
+def bigwig_nonfinite(path: str | Path) -> str | None:
+    """What non-finite values a bigWig stores: ``"inf"``, ``"nan"`` or None (all finite).
+
+    Reads the file's total summary (min, max, sum, sum of squares over every stored value; header
+    bytes 44-52 give its offset): an inf shows in the min or max, a NaN (ignored by the min and
+    max) in the sum. Positions with no data are not stored and do not count. pyBigWig's
+    ``header()`` cannot be used: it crashes on a non-finite summary.
+    """
+    import math
+    import struct
+
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+        endian = "<" if struct.unpack("<I", head[:4])[0] == _BW_MAGIC else ">"
+        offset = struct.unpack(endian + "Q", head[44:52])[0]
+        if offset == 0:  # no summary written
+            return None
+        fh.seek(offset)
+        raw = fh.read(40)
+    if len(raw) < 40:
+        raise BPNetInputError(f"bigWig {path}: the total summary lies beyond the end of the file")
+    _, low, high, total, squares = struct.unpack(endian + "Qdddd", raw)
+    if math.isinf(low) or math.isinf(high):
+        return "inf"
+    if not (math.isfinite(total) and math.isfinite(squares)):
+        return "nan"
+    return None
+
+
 def open_bigwig(path: str | Path):
     """Open a bigWig for reading; a missing, unreadable, truncated or corrupt file is a clear
     error (see :func:`check_bigwig_complete`)."""

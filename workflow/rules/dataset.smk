@@ -13,6 +13,7 @@ rule build_dataset:
     params:
         dataset=lambda w: exp_config(w.exp)["dataset"],
         tasks=lambda w: task_names(w.exp),
+        nan_as_zero=lambda w: bool(exp_config(w.exp)["data"].get("nan_as_zero", False)),
     log:
         "logs/{exp}/build_dataset.log",
     benchmark:
