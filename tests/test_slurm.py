@@ -94,7 +94,9 @@ def windows_only_config(work: Path, peaks: str, experiment: str = "broken") -> t
     work.mkdir(parents=True, exist_ok=True)
     (work / "peaks.narrowPeak").write_text(peaks)
     (work / "genome.chrom.sizes").write_text("chr1\t100000\nchr2\t100000\n")
-    tasks = {t: {"pos": "missing.pos.bw", "neg": "missing.neg.bw", "peaks": "peaks.narrowPeak"}
+    for strand in ("pos", "neg"):  # must exist (the config check); rule peak_windows never reads them
+        (work / f"unread.{strand}.bw").write_bytes(b"")
+    tasks = {t: {"pos": "unread.pos.bw", "neg": "unread.neg.bw", "peaks": "peaks.narrowPeak"}
              for t in ("Oct4", "Sox2")}
     config = tiny_config(work / "config.yaml", experiment=experiment,
                          data={"chrom_sizes": "genome.chrom.sizes", "tasks": tasks, "truth": None, "control": None})

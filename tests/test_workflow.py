@@ -139,7 +139,9 @@ def test_each_retry_asks_for_more_memory(tmp_path):
     the attempt number. Rule peak_windows alone (no simulation) fails on a 3-column peak file."""
     (tmp_path / "peaks.narrowPeak").write_text("chr1\t1000\t1200\n")
     (tmp_path / "genome.chrom.sizes").write_text("chr1\t100000\n")
-    tasks = {"Oct4": {"pos": "missing.pos.bw", "neg": "missing.neg.bw", "peaks": "peaks.narrowPeak"}}
+    for strand in ("pos", "neg"):  # must exist (the config check); rule peak_windows never reads them
+        (tmp_path / f"unread.{strand}.bw").write_bytes(b"")
+    tasks = {"Oct4": {"pos": "unread.pos.bw", "neg": "unread.neg.bw", "peaks": "peaks.narrowPeak"}}
     config = tiny_config(tmp_path / "broken.yaml", experiment="broken",
                          data={"chrom_sizes": "genome.chrom.sizes", "tasks": tasks, "truth": None, "control": None})
     result = snakemake(tmp_path, config, "--retries", "2", "results/broken/windows.tsv")
@@ -150,3 +152,20 @@ def test_each_retry_asks_for_more_memory(tmp_path):
     mem = [int(m) for m in re.findall(r"^    resources: .*\bmem_mb=(\d+)", out, flags=re.M)]
     assert len(mem) == 3 and mem[0] > 0, out[-4000:]
     assert mem == [mem[0], 2 * mem[0], 3 * mem[0]]
+
+
+def test_a_missing_input_file_is_one_line_naming_the_config_key(tmp_path):
+    """A config naming a bigWig that does not exist (and that no rule makes) stops the workflow
+    before any job, with one line per file naming the config key, not a MissingInputException."""
+    (tmp_path / "peaks.narrowPeak").write_text("chr1\t1000\t1200\t.\t0\t.\t5\t-1\t-1\t100\n")
+    (tmp_path / "genome.chrom.sizes").write_text("chr1\t100000\n")
+    (tmp_path / "counts.neg.bw").write_bytes(b"")
+    tasks = {"Oct4": {"pos": "nowhere/counts.pos.bw", "neg": "counts.neg.bw", "peaks": "peaks.narrowPeak"}}
+    config = tiny_config(tmp_path / "broken.yaml", experiment="broken",
+                         data={"chrom_sizes": "genome.chrom.sizes", "tasks": tasks, "truth": None, "control": None})
+    result = snakemake(tmp_path, config, "-n", "results/broken/windows.tsv")
+    err = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert "error: config key data.tasks.Oct4.pos: nowhere/counts.pos.bw does not exist" in err, err[-3000:]
+    assert "data.tasks.Oct4.neg" not in err  # the file that exists is not reported
+    assert "MissingInputException" not in err
