@@ -258,6 +258,13 @@ def test_undecided_precision_is_timed_without_changing_the_training(tmp_path, mo
     same, _ = train_model(toy_dataset(), tiny_model(), forced, tmp_path / "b")
     for p, q in zip(timed.parameters(), same.parameters()):
         assert torch.equal(p, q)
+    # the timing itself leaves torch's global random state as it found it (it builds a model)
+    from bpnet.training import time_precisions
+
+    state = torch.random.get_rng_state()
+    fp32_s, bf16_s = time_precisions(tiny_model(), 64, torch.device("cpu"), "plain", batch_size=4, repeats=1)
+    assert fp32_s > 0 and bf16_s > 0
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 def test_micro_batches_give_the_batch_gradient():
