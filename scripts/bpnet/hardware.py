@@ -27,8 +27,8 @@ CUDA_FIX = ("install a CUDA build of torch matching the NVIDIA driver (nvidia-sm
 
 def inference_batch_size(device: torch.device) -> int:
     """Windows per forward pass without gradients: 64 on CPU, where larger batches push the
-    activations out of cache (backbone forward on 2 cores, 1000 bp: 384 windows/s at 64, 262 at
-    256 in float32; 1,104 and 739 in bf16), 256 on a GPU."""
+    activations out of cache (backbone forward on 2 cores of an AVX-512 BF16 CPU, 1000 bp: 384
+    windows/s at 64, 262 at 256 in float32; 1,104 and 739 in bf16), 256 on a GPU."""
     return 64 if device.type == "cpu" else 256
 
 
