@@ -49,8 +49,8 @@ class Targets(torch.nn.Module):
 
 def _setup(case):
     from bpnet.hardware import choose_kernels, cpu_info
-    from bpnet.model import BPNet, BPNetConfig, init_weights
-    from bpnet.npz import read_npz
+    from bpnet.model.network import BPNet, BPNetConfig, init_weights
+    from bpnet.io.npz import read_npz
 
     torch.set_num_threads(case["threads"])
     # only the arrays needed: the counts (most of dataset.npz) would inflate both sides' peak RSS
@@ -88,7 +88,7 @@ def _peer_all(targets, x, k, references=None):
 
 
 def peer(case):
-    from bpnet.sequence import one_hot
+    from bpnet.io.sequence import one_hot
 
     model, codes = _setup(case)
     targets = Targets(model)
@@ -102,7 +102,7 @@ def peer(case):
 
 def check(case):
     from bpnet.interpret import contribution_scores, dinucleotide_shuffle
-    from bpnet.sequence import one_hot
+    from bpnet.io.sequence import one_hot
 
     model, codes = _setup(case)
     codes, k = codes[:4], 3

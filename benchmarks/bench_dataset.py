@@ -2,7 +2,7 @@
 
     python benchmarks/bench_dataset.py [--windows N] [--repeats R]
 
-- ours: ``bpnet.dataset.build_dataset`` (FASTA + 8 count bigWigs -> uint8 codes and integer
+- ours: ``bpnet.data.dataset.build_dataset`` (FASTA + 8 count bigWigs -> uint8 codes and integer
   counts in memory; the .npz write is not timed).
 - tangermeme: ``tangermeme.io.extract_loci`` on the same loci (in_window = out_window = 1000,
   no jitter, the same 8 bigWigs; int8 one-hot and float32 signals), ``n_jobs`` = ``--threads``.
@@ -22,7 +22,7 @@ import common
 
 
 def _windows(case):
-    from bpnet.windows import load_windows
+    from bpnet.data.windows import load_windows
 
     paths = common.data_paths(case["data"])
     windows = load_windows(paths["windows"])
@@ -38,7 +38,7 @@ def _bigwigs(paths):
 
 
 def _ours(paths, windows):
-    from bpnet.dataset import build_dataset
+    from bpnet.data.dataset import build_dataset
     from bpnet.simulate import TFS
 
     return build_dataset(windows, paths["fasta"], _bigwigs(paths), TFS)
@@ -74,7 +74,7 @@ def run(case: dict) -> dict:
 
 def check(case: dict) -> dict:
     """Both on the first 1000 windows: the same one-hot sequence and the same counts."""
-    from bpnet.sequence import one_hot
+    from bpnet.io.sequence import one_hot
 
     paths, windows = _windows(case)
     windows = windows.iloc[:1000].reset_index(drop=True)
@@ -102,7 +102,7 @@ def main() -> None:
     ]
     results = {c["name"]: common.run_case(__file__, c) for c in common.selected(cases, args.only)}
     rows = []
-    labels = {"ours": "ours: bpnet.dataset.build_dataset",
+    labels = {"ours": "ours: bpnet.data.dataset.build_dataset",
               "tangermeme": f"tangermeme.io.extract_loci (n_jobs={args.threads})"}
     for name in ("ours", "tangermeme"):
         if name in results:

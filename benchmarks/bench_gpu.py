@@ -7,12 +7,12 @@ Everything runs in this one process, on synthetic data resident on the device (r
 sequences of 1000 bp, Poisson(0.5) counts for 4 tasks x 2 strands, seeded), so that the figures
 are those of the device, not of data loading. Cases, in this order:
 
-- ``train``: our ``bpnet.model.BPNet(BPNetConfig())`` (BPNet-OSKN), batch 128: forward,
-  ``bpnet.model.bpnet_loss`` (count weight 10), backward, Adam (lr 0.004); fp32 and bf16 autocast.
+- ``train``: our ``bpnet.model.network.BPNet(BPNetConfig())`` (BPNet-OSKN), batch 128: forward,
+  ``bpnet.model.network.bpnet_loss`` (count weight 10), backward, Adam (lr 0.004); fp32 and bf16 autocast.
   Figure: training windows/s over ``--steps`` steps after ``--warmup`` steps.
 - ``predict``: the same network's forward pass, batch 256, ``torch.inference_mode``, fp32 and
   bf16; on resident one-hot tensors (bp/s = windows/s x 1000), and through
-  ``bpnet.predict.predict_outputs`` from host codes to host arrays (the workflow's path,
+  ``bpnet.steps.predict.predict_outputs`` from host codes to host arrays (the workflow's path,
   transfers included).
 - ``contrib``: ``bpnet.interpret.contribution_scores`` (DeepLIFT/DeepSHAP, 8 targets), 64
   windows, 10 dinucleotide-shuffled references each, fp32, at batch 8 (bench_contrib.py's) and 64.
@@ -93,7 +93,7 @@ def synthetic(n_batches: int, batch: int, device: torch.device, channels_last: b
 
 
 def our_model(device: torch.device, kernels: str = "channels_last"):
-    from bpnet.model import BPNet, BPNetConfig, init_weights
+    from bpnet.model.network import BPNet, BPNetConfig, init_weights
 
     torch.manual_seed(SEED)
     model = BPNet(BPNetConfig()).set_kernels(kernels)
@@ -111,7 +111,7 @@ def compiled(model, mode: str | None, device: torch.device):
 
 
 def case_train(args, device, precision: str, mode: str | None, kernels: str = "channels_last") -> dict:
-    from bpnet.model import bpnet_loss
+    from bpnet.model.network import bpnet_loss
 
     model = our_model(device, kernels)
     step_model = compiled(model, mode, device)
@@ -155,7 +155,7 @@ def case_predict(args, device, precision: str) -> dict:
 
 
 def case_predict_outputs(args, device, precision: str) -> dict:
-    from bpnet.predict import predict_outputs
+    from bpnet.steps.predict import predict_outputs
 
     model = our_model(device).eval()
     n = args.predict_batch * args.predict_host_batches
@@ -324,7 +324,7 @@ def main() -> None:
         for p in precisions:
             run(f"predict: forward (batch {args.predict_batch}, resident)", p, "eager", case_predict, p)
         for p in precisions:
-            run("predict: bpnet.predict.predict_outputs", p, "eager", case_predict_outputs, p)
+            run("predict: bpnet.steps.predict.predict_outputs", p, "eager", case_predict_outputs, p)
     if "contrib" not in skip:
         for b in contrib_batches:
             run(f"contrib: contribution_scores (batch {b})", "fp32", "eager", case_contrib, b)

@@ -7,11 +7,11 @@ step (forward, the paper's loss, backward, Adam) of a batch of 128 windows, for 
 of
 
 - kernels: ``plain`` (torch's ``nn.Conv1d`` / ``nn.ConvTranspose1d`` on ``(B, C, L)``) and
-  ``channels_last`` (``bpnet.channels_last``: the same parameters, ``(B, L, C)`` conv2d kernels);
+  ``channels_last`` (``bpnet.model.channels_last``: the same parameters, ``(B, L, C)`` conv2d kernels);
 - precision: float32 and bf16 autocast (bf16 only where oneDNN runs it, or with ``--all``:
   emulated bf16 on an AVX2 CPU takes ~10 s a step);
 - micro-batch: the 128 windows in one pass, or in passes of 64 whose gradients add up to the
-  same step (``bpnet.training`` accumulates them: smaller activations stay in cache);
+  same step (``bpnet.steps.training`` accumulates them: smaller activations stay in cache);
 
 and one forward pass of 64 windows without gradients (prediction). Cases run interleaved in
 ``--rounds`` rounds in one process after a warm-up; the table gives the fastest round of each.
@@ -49,7 +49,7 @@ def main() -> None:
     import torch
 
     from bpnet.hardware import bf16_capability, cpu_info, micro_batch_size
-    from bpnet.model import KERNELS, BPNet, bpnet_loss, init_weights
+    from bpnet.model.network import KERNELS, BPNet, bpnet_loss, init_weights
 
     torch.set_num_threads(args.threads)
     cpu = cpu_info()

@@ -8,8 +8,8 @@ channels-first wrapper) over the same tiles: 1000 bp tiles stepping 600 bp (``ti
 the tile whose centre is nearest; the postprocessed track ``softmax(profile) * expm1(count)`` is
 written per base (fixed step 1) to one bigWig per task and strand, header = every chromosome.
 
-- ours: ``bpnet.export.export_tiled`` with ``bpnet.predict.predict_profile`` (batch 128)
-  writing through ``bpnet.export.TrackWriter`` (the ``export_tracks`` rule's code path).
+- ours: ``bpnet.steps.export.export_tiled`` with ``bpnet.steps.predict.predict_profile`` (batch 128)
+  writing through ``bpnet.steps.export.TrackWriter`` (the ``export_tracks`` rule's code path).
 - tangermeme: per chunk of 4096 tiles, ``tangermeme.io.extract_loci`` (one-hot int8) ->
   ``tangermeme.predict.predict`` (batch 128, dtype = the precision) -> postprocess -> stitch ->
   ``pyBigWig`` ``addEntries`` (tangermeme has no bigWig writer; this is the plain way to write one).
@@ -36,7 +36,7 @@ PEER_CHUNK = 4096
 
 def _model():
     from bpnet.hardware import choose_kernels, cpu_info
-    from bpnet.model import BPNet, BPNetConfig, init_weights
+    from bpnet.model.network import BPNet, BPNetConfig, init_weights
 
     model = BPNet(BPNetConfig()).set_kernels(choose_kernels("auto", "cpu", cpu_info())[0])  # as the workflow
     init_weights(model, 1)
@@ -46,7 +46,7 @@ def _model():
 def _setup(case):
     import torch
 
-    from bpnet.tracks import read_chrom_sizes
+    from bpnet.io.tracks import read_chrom_sizes
 
     torch.set_num_threads(case["threads"])
     paths = common.data_paths(case["data"])
@@ -64,8 +64,9 @@ def _setup(case):
 
 
 def ours(case):
-    from bpnet.export import TrackWriter, export_tiled, track_paths
-    from bpnet.predict import predict_profile
+    from bpnet.io.tracks import TrackWriter, track_paths
+    from bpnet.steps.export import export_tiled
+    from bpnet.steps.predict import predict_profile
     from bpnet.simulate import TFS
 
     paths, sizes, chroms, out = _setup(case)

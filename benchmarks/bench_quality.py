@@ -7,13 +7,13 @@ profile head, 1000 bp, batch 128, Adam 0.004, count weight 10, no augmentation) 
 epochs (no early stopping) on the train windows of the same seeded subset of dataset.npz, each
 with its own loop and its own choice of the best epoch on the valid windows:
 
-- ``ours``: ``bpnet.training.train_model`` as the workflow runs it (best-epoch weights restored;
+- ``ours``: ``bpnet.steps.training.train_model`` as the workflow runs it (best-epoch weights restored;
   count-head bias start and closed-form count-head refit, its defaults);
 - ``bpnet-lite``: ``bpnetlite.BPNet.fit`` on a ``DataLoader`` over int8 one-hot and float32
   counts (gradient clipping at 1, its default); the model it saved at its best validation loss
   (``{name}.torch``) is the one scored.
 
-Each then predicts the test windows, scored with the workflow's own metric code (``bpnet.metrics``):
+Each then predicts the test windows, scored with the workflow's own metric code (``bpnet.steps.metrics``):
 
 - profile auPRC at bin size 1 per TF (the paper's definition; each channel's predicted shape is
   the softmax of its logits over positions, which for bpnet-lite's joint softmax over all 8
@@ -47,7 +47,7 @@ def _split_data(case):
 
 def _scores(ds, test: np.ndarray, probs: np.ndarray, pred_total: np.ndarray) -> dict:
     """auPRC (bin 1) per task and the all-track count Spearman on the test windows."""
-    from bpnet import metrics as M
+    from bpnet.steps import metrics as M
 
     counts = ds.counts[test].astype(np.float64)
     out = {}
@@ -61,9 +61,9 @@ def _scores(ds, test: np.ndarray, probs: np.ndarray, pred_total: np.ndarray) -> 
 def ours(case):
     import torch
 
-    from bpnet.model import BPNetConfig
-    from bpnet.predict import predict_outputs
-    from bpnet.training import TrainingConfig, train_model
+    from bpnet.model.network import BPNetConfig
+    from bpnet.steps.predict import predict_outputs
+    from bpnet.steps.training import TrainingConfig, train_model
 
     ds = _split_data(case)
     cfg = TrainingConfig(max_epochs=case["epochs"], patience=case["epochs"] + 1, threads=case["threads"],
@@ -88,7 +88,7 @@ def lite(case):
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from bpnet.sequence import one_hot
+    from bpnet.io.sequence import one_hot
 
     torch.set_num_threads(case["threads"])
     ds = _split_data(case)

@@ -30,8 +30,8 @@ import time
 CASE = r"""
 import json, resource, sys, time, torch
 from bpnet.hardware import cpu_info
-from bpnet.model import BPNet, init_weights
-from bpnet.training import batch_gradients
+from bpnet.model.network import BPNet, init_weights
+from bpnet.steps.training import batch_gradients
 threads, steps = int(sys.argv[1]), int(sys.argv[2])
 torch.set_num_threads(threads)
 model = BPNet().set_kernels("channels_last"); init_weights(model, 1)

@@ -6,7 +6,7 @@ Cases (each in its own process; ``--windows`` windows of dataset.npz are loaded 
 subset, all by default), of which ``B x 128`` train-split windows are trained on and 256
 valid-split windows validated on):
 
-- ``ours-train_model``: ``bpnet.training.train_model`` (resident uint8/int16 tensors, tensor-indexed
+- ``ours-train_model``: ``bpnet.steps.training.train_model`` (resident uint8/int16 tensors, tensor-indexed
   batches, Adam 0.004). One warm-up call on 2 batches, then a timed call of one epoch of B
   batches; the figure is the epoch's ``train_samples_per_s`` from its history, i.e. the
   training loop alone (its validation pass and resume checkpoint are outside that timer).
@@ -83,8 +83,8 @@ def _with_train(ds, split, n_train):
 
 
 def ours_train_model(case):
-    from bpnet.model import BPNetConfig
-    from bpnet.training import TrainingConfig, train_model
+    from bpnet.model.network import BPNetConfig
+    from bpnet.steps.training import TrainingConfig, train_model
 
     ds, split = _load(case)
     cfg = TrainingConfig(max_epochs=1, patience=10, threads=case["threads"], bf16=case["precision"] == "bf16",
@@ -107,8 +107,8 @@ def ours_step(case):
     import torch
 
     from bpnet.hardware import choose_kernels, cpu_info, micro_batch_size
-    from bpnet.model import BPNet, BPNetConfig, init_weights
-    from bpnet.training import BatchMaker, batch_gradients
+    from bpnet.model.network import BPNet, BPNetConfig, init_weights
+    from bpnet.steps.training import BatchMaker, batch_gradients
 
     torch.set_num_threads(case["threads"])
     ds, split = _load(case)
@@ -158,7 +158,7 @@ def _lite_tensors(case):
     """X int8 one-hot (N, 4, 1000), y float32 counts (N, 8, 1000): extract_loci's layout and dtypes."""
     import torch
 
-    from bpnet.sequence import one_hot
+    from bpnet.io.sequence import one_hot
 
     ds, split = _load(case)
     x = torch.from_numpy(one_hot(ds.sequence, dtype=np.int8)).transpose(1, 2).contiguous()

@@ -62,7 +62,7 @@ def load_subset(data_dir: Path, windows: int):
     (all rows when ``windows`` is 0 or at least the dataset's size)."""
     import dataclasses
 
-    from bpnet.dataset import load_dataset
+    from bpnet.data.dataset import load_dataset
 
     ds = load_dataset(data_paths(data_dir)["dataset"])
     if windows and windows < len(ds):

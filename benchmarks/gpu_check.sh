@@ -90,7 +90,7 @@ trap 'rm -f "$constraints"' EXIT
 echo "torch==${torch_version}" > "$constraints"  # nothing below may replace that torch
 
 say "the project"
-if "$py" -c 'import bpnet.model, bpnet.interpret' 2>/dev/null && [ "$("$py" -c 'import bpnet, os; print(os.path.dirname(bpnet.__file__))')" = "$root/scripts/bpnet" ]; then
+if "$py" -c 'import bpnet.model.network, bpnet.interpret' 2>/dev/null && [ "$("$py" -c 'import bpnet, os; print(os.path.dirname(bpnet.__file__))')" = "$root/scripts/bpnet" ]; then
     echo "bpnet already installed from $root"
 elif pip_in -c "$constraints" -e "$root"; then
     echo "pip install -e . done"
@@ -98,7 +98,7 @@ else
     warn "pip install -e . failed (no package index, or a conflict with torch $torch_version): running from $root/scripts on PYTHONPATH instead"
     export PYTHONPATH="$root/scripts${PYTHONPATH:+:$PYTHONPATH}"
 fi
-"$py" -c 'import bpnet.model, bpnet.interpret, bpnet.predict' || { warn "bpnet cannot be imported"; exit 2; }
+"$py" -c 'import bpnet.model.network, bpnet.interpret, bpnet.steps.predict' || { warn "bpnet cannot be imported"; exit 2; }
 
 say "bpnet-lite (the peer)"
 lite_import='from bpnetlite import BPNet; from bpnetlite.losses import _mixture_loss'

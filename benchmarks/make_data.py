@@ -17,10 +17,10 @@ import logging
 import time
 from pathlib import Path
 
-from bpnet.dataset import build_dataset, write_dataset
+from bpnet.data.dataset import build_dataset, write_dataset
 from bpnet.simulate import TFS, output_paths, simulate
-from bpnet.tracks import read_chrom_sizes
-from bpnet.windows import load_windows, make_windows, read_peaks, write_windows
+from bpnet.io.tracks import read_chrom_sizes
+from bpnet.data.windows import load_windows, make_windows, read_peaks, write_windows
 
 HERE = Path(__file__).resolve().parent
 

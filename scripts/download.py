@@ -1,3 +1,3 @@
 from bpnet.runner import run_rule
-from bpnet.download import main
+from bpnet.data.download import main
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

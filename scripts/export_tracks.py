@@ -1,4 +1,4 @@
 from bpnet.runner import run_rule
-from bpnet.export import main
+from bpnet.steps.export import main
 
 run_rule(snakemake, main)  # noqa: F821 - injected by Snakemake

@@ -1,4 +1,4 @@
 from bpnet.runner import run_rule
-from bpnet.weights import import_main
+from bpnet.model.weights import import_main
 
 run_rule(snakemake, import_main)

@@ -1,4 +1,4 @@
 from bpnet.runner import run_rule
-from bpnet.predict import main
+from bpnet.steps.predict import main
 
 run_rule(snakemake, main)

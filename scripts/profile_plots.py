@@ -1,4 +1,4 @@
 from bpnet.runner import run_rule
-from bpnet.evaluate import profile_plots_main
+from bpnet.steps.evaluate import profile_plots_main
 
 run_rule(snakemake, profile_plots_main)  # noqa: F821 (snakemake is injected by the script: directive)

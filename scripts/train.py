@@ -1,4 +1,4 @@
 from bpnet.runner import run_rule
-from bpnet.training import main
+from bpnet.steps.training import main
 
 run_rule(snakemake, main)

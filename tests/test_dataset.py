@@ -15,10 +15,10 @@ import pyBigWig
 import pyfaidx
 import pytest
 
-from bpnet.dataset import build_dataset, count_dtype, load_dataset, main, write_dataset
+from bpnet.data.dataset import build_dataset, count_dtype, load_dataset, main, write_dataset
 from bpnet.errors import BPNetInputError
-from bpnet.sequence import encode
-from bpnet.tracks import write_bigwig
+from bpnet.io.sequence import encode
+from bpnet.io.tracks import write_bigwig
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"chr1": 3000, "chr2": 2500, "chrT": 150}
@@ -297,7 +297,7 @@ def test_rules_run_in_snakemake(genome, tmp_path):
 
 def test_block_wise_readers_match_direct_reads(genome, monkeypatch):
     """read_windows / read_fasta_windows split a chromosome into blocks; results must not change."""
-    from bpnet import sequence, tracks
+    from bpnet.io import sequence, tracks
 
     rng = np.random.default_rng(3)
     starts = rng.integers(0, SIZES["chr1"] - 200, size=40)
@@ -315,7 +315,7 @@ def test_block_wise_readers_match_direct_reads(genome, monkeypatch):
 
 
 def test_blocks_split_at_long_gaps_and_cover_every_window_once():
-    from bpnet.tracks import MAX_GAP_BP, _blocks
+    from bpnet.io.tracks import MAX_GAP_BP, _blocks
 
     starts = np.array([5_000, 0, 2_000, 5_000 + MAX_GAP_BP + 1, 900_000, 903_000, 30_000_000])
     blocks = [b.tolist() for b in _blocks(starts, 1000, block_bp=8_000_000)]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from bpnet.download import (
+from bpnet.data.download import (
     DownloadError,
     check_download_config,
     download,

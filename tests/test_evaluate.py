@@ -1,4 +1,4 @@
-"""Tests of bpnet.evaluate: the tidy table, the rule entry points, oracle extraction, input checks."""
+"""Tests of bpnet.steps.evaluate: the tidy table, the rule entry points, oracle extraction, input checks."""
 
 import json
 from pathlib import Path
@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpnet import metrics as M
-from bpnet.dataset import load_dataset
+from bpnet.steps import metrics as M
+from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
-from bpnet.evaluate import (
+from bpnet.steps.evaluate import (
     PAPER_REAL_DATA,
     evaluate,
     load_predictions,
@@ -23,7 +23,7 @@ from bpnet.evaluate import (
     top_peak_rows,
 )
 from bpnet.runner import get_logger
-from bpnet.tracks import write_bigwig
+from bpnet.io.tracks import write_bigwig
 
 TASKS = ["Oct4", "Nanog"]
 W, C = 40, 5  # core width and extra context

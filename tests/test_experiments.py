@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from bpnet.errors import BPNetInputError
-from bpnet.evaluate import save_predictions
-from bpnet.experiments import average_predictions, comparison_table
+from bpnet.io.npz import save_predictions
+from bpnet.steps.experiments import average_predictions, comparison_table
 
 
 def test_average_predictions(tmp_path):

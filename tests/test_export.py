@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bpnet.errors import BPNetInputError
-from bpnet.export import (
+from bpnet.steps.export import (
     export_tiled,
     main,
     owned_intervals,
@@ -19,11 +19,11 @@ from bpnet.export import (
     track_paths,
     TrackWriter,
 )
-from bpnet.model import BPNet, BPNetConfig, init_weights
-from bpnet.predict import predict_outputs, predict_profile
-from bpnet.sequence import encode
-from bpnet.tracks import write_bigwig
-from bpnet.weights import save_checkpoint
+from bpnet.model.network import BPNet, BPNetConfig, init_weights
+from bpnet.steps.predict import predict_outputs, predict_profile
+from bpnet.io.sequence import encode
+from bpnet.io.tracks import write_bigwig
+from bpnet.model.weights import save_checkpoint
 
 TASKS = ["a", "b"]
 LOG = logging.getLogger("test_export")

@@ -8,8 +8,8 @@ import numpy as np
 import pyfaidx
 import pytest
 from bpnet.errors import BPNetInputError
-from bpnet.sequence import decode, open_fasta, read_fasta_windows
-from bpnet.tracks import open_bigwig, read_windows, write_bigwig
+from bpnet.io.sequence import decode, open_fasta, read_fasta_windows
+from bpnet.io.tracks import open_bigwig, read_windows, write_bigwig
 
 SIZES = {"chr1": 30000, "chr2": 2500, "chrT": 150}
 
@@ -117,7 +117,7 @@ def write_raw_bigwig(path, values):
 
 
 def build_chr1(tmp_path, count_path, **kwargs):
-    from bpnet.dataset import build_dataset
+    from bpnet.data.dataset import build_dataset
     import pandas as pd
 
     fasta = tmp_path / "g.fa"

@@ -24,10 +24,10 @@ from bpnet.interpret import (
     target_value,
     track_paths,
 )
-from bpnet.model import BPNet, BPNetConfig, init_weights
-from bpnet.predict import codes_to_one_hot
-from bpnet.sequence import encode
-from bpnet.weights import save_checkpoint
+from bpnet.model.network import BPNet, BPNetConfig, init_weights
+from bpnet.io.sequence import codes_to_one_hot
+from bpnet.io.sequence import encode
+from bpnet.model.weights import save_checkpoint
 
 LOG = logging.getLogger("test_interpret")
 

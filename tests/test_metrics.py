@@ -1,4 +1,4 @@
-"""Tests of bpnet.metrics: the paper's profile auPRC (hand-worked), count metrics, JSD and NLL."""
+"""Tests of bpnet.steps.metrics: the paper's profile auPRC (hand-worked), count metrics, JSD and NLL."""
 
 import math
 
@@ -8,7 +8,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import multinomial, pearsonr, spearmanr
 from sklearn.metrics import average_precision_score
 
-from bpnet import metrics as M
+from bpnet.steps import metrics as M
 
 # ---------------------------------------------------------------------------------------------
 # A hand-worked auPRC example.

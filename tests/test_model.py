@@ -6,7 +6,7 @@ import torch
 from scipy.stats import multinomial
 
 from bpnet.errors import BPNetInputError
-from bpnet.model import (
+from bpnet.model.network import (
     KERNELS,
     BPNet,
     BPNetConfig,
@@ -17,7 +17,7 @@ from bpnet.model import (
     multinomial_nll,
     postprocess,
 )
-from bpnet.sequence import one_hot_strings
+from bpnet.io.sequence import one_hot_strings
 
 
 def random_one_hot(batch, length, seed=0):
@@ -238,7 +238,7 @@ def test_both_kernel_paths_equal_torch_modules(cfg, kernels):
 @pytest.mark.parametrize("kernel,padding", [(25, (12, 12)), (50, (25, 24)), (4, (0, 3))])
 def test_wide_conv_gradients(kernel, padding):
     """The hand-written backward of the profile head's convolution passes torch's gradcheck."""
-    from bpnet.channels_last import WideConv
+    from bpnet.model.channels_last import WideConv
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 30, 5, dtype=torch.float64, generator=g, requires_grad=True)

@@ -140,7 +140,7 @@ def planted_contributions(known, n=300, length=200, seed=0):
 @pytest.fixture(scope="module")
 def modisco_run(tmp_path_factory, known):
     """TF-MoDISco on the planted contributions (a few seconds once numba's cache is warm)."""
-    from bpnet.sequence import one_hot
+    from bpnet.io.sequence import one_hot
 
     codes, hyp, sites = planted_contributions(known)
     h5 = tmp_path_factory.mktemp("modisco") / "modisco.h5"
@@ -170,7 +170,7 @@ def test_modisco_recovers_planted_motifs(modisco_run, known, tmp_path):
 
 def test_scan_finds_planted_sites(modisco_run, known):
     codes, hyp, sites, h5 = modisco_run
-    from bpnet.sequence import one_hot
+    from bpnet.io.sequence import one_hot
 
     patterns = [p for p in read_modisco_h5(h5, "t") if p.metacluster == "pos"]
     matches = best_matches(similarity_table(patterns, known), 0.7)

@@ -168,7 +168,7 @@ def every_update(monkeypatch):
 
 
 def tiny_model(tasks=("a", "b")):
-    from bpnet.model import BPNet, BPNetConfig, init_weights
+    from bpnet.model.network import BPNet, BPNetConfig, init_weights
 
     model = BPNet(BPNetConfig(hidden_size=4, stem_kernel=5, num_dilated_layers=2, dilated_kernel=3,
                               profile_kernel=5, tasks=tuple(tasks)))
@@ -179,7 +179,7 @@ def tiny_model(tasks=("a", "b")):
 def test_prediction_logs_batch_progress_and_the_same_numbers(log, every_update):
     import numpy as np
 
-    from bpnet.predict import predict_outputs
+    from bpnet.steps.predict import predict_outputs
 
     codes = np.random.default_rng(0).integers(0, 4, (10, 60)).astype(np.uint8)
     model = tiny_model()
@@ -236,8 +236,8 @@ def test_dataset_building_logs_windows_read_per_source(log, every_update, tmp_pa
     import pandas as pd
     import pyfaidx
 
-    from bpnet.dataset import build_dataset
-    from bpnet.tracks import write_bigwig
+    from bpnet.data.dataset import build_dataset
+    from bpnet.io.tracks import write_bigwig
 
     sizes = {"chr1": 600, "chr2": 400}
     rng = np.random.default_rng(3)

@@ -12,9 +12,9 @@ import yaml
 
 from bpnet import simulate as sim
 from bpnet.errors import BPNetInputError
-from bpnet.sequence import encode, reverse_complement_codes
-from bpnet.tracks import read_chrom_sizes, read_windows
-from bpnet.windows import read_peaks
+from bpnet.io.sequence import encode, reverse_complement_codes
+from bpnet.io.tracks import read_chrom_sizes, read_windows
+from bpnet.data.windows import read_peaks
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 SMALL = {"seed": 3, "scale": 0.1}  # 3 Mb genome, 150 enhancers: about 1 s of work

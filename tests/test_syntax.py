@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from bpnet.errors import BPNetInputError
-from bpnet.model import BPNet, BPNetConfig, init_weights
-from bpnet.sequence import decode, encode
+from bpnet.model.network import BPNet, BPNetConfig, init_weights
+from bpnet.io.sequence import decode, encode
 from bpnet.syntax import (
     consensus_codes,
     insert_motif,
@@ -23,7 +23,7 @@ from bpnet.syntax import (
     periodicity,
     summarize,
 )
-from bpnet.weights import save_checkpoint
+from bpnet.model.weights import save_checkpoint
 
 LOG = logging.getLogger("test_syntax")
 MEME = str(resources.files("bpnet").joinpath("data/oskn_motifs.meme"))

@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
-from bpnet.dataset import Dataset
+from bpnet.data.dataset import Dataset
 from bpnet.errors import BPNetInputError
-from bpnet.model import BPNetConfig
-from bpnet.sequence import reverse_complement_codes
-from bpnet.model import BPNet
-from bpnet.training import (
+from bpnet.model.network import BPNetConfig
+from bpnet.io.sequence import reverse_complement_codes
+from bpnet.model.network import BPNet
+from bpnet.steps.training import (
     BatchMaker, TrainingConfig, auto_count_weight, evaluate_loss, init_count_bias, ridge_fit,
     strand_swap_permutation, train_model,
 )
@@ -216,10 +216,11 @@ def test_count_head_refit_lowers_valid_count_loss_and_keeps_the_rest(tmp_path):
 import logging  # noqa: E402
 import time  # noqa: E402
 
-from bpnet import hardware, training  # noqa: E402
+from bpnet import hardware  # noqa: E402
+from bpnet.steps import training  # noqa: E402
 from bpnet.hardware import CpuInfo  # noqa: E402
-from bpnet.model import bpnet_loss, init_weights  # noqa: E402
-from bpnet.training import batch_gradients  # noqa: E402
+from bpnet.model.network import bpnet_loss, init_weights  # noqa: E402
+from bpnet.steps.training import batch_gradients  # noqa: E402
 
 
 def logged(caplog, run_training):
@@ -259,7 +260,7 @@ def test_undecided_precision_is_timed_without_changing_the_training(tmp_path, mo
     for p, q in zip(timed.parameters(), same.parameters()):
         assert torch.equal(p, q)
     # the timing itself leaves torch's global random state as it found it (it builds a model)
-    from bpnet.training import time_precisions
+    from bpnet.steps.training import time_precisions
 
     state = torch.random.get_rng_state()
     fp32_s, bf16_s = time_precisions(tiny_model(), 64, torch.device("cpu"), "plain", batch_size=4, repeats=1)
@@ -310,7 +311,7 @@ def test_progress_lines_on_a_slow_step(tmp_path, monkeypatch, caplog):
 
 
 def test_learning_rate_schedules():
-    from bpnet.training import learning_rate_at
+    from bpnet.steps.training import learning_rate_at
 
     constant = TrainingConfig(learning_rate=0.004)
     assert [learning_rate_at(constant, s, 100) for s in (0, 50, 99)] == [0.004] * 3

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from bpnet.errors import BPNetInputError
-from bpnet.model import BPNet, BPNetConfig
-from bpnet.weights import load_checkpoint, load_keras_h5, load_multimolecule, read_checkpoint_metadata, save_checkpoint
+from bpnet.model.network import BPNet, BPNetConfig
+from bpnet.model.weights import load_checkpoint, load_keras_h5, load_multimolecule, read_checkpoint_metadata, save_checkpoint
 
 # A small architecture in the official layout keeps the numpy reference fast.
 H, STEM_K, N_DIL, PROF_K, TASKS = 8, 7, 3, 5, 2
@@ -241,7 +241,7 @@ def test_checkpoint_errors(tmp_path):
 
 
 def test_import_weights_dispatches_by_format(tmp_path):
-    from bpnet.weights import import_weights
+    from bpnet.model.weights import import_weights
 
     h5 = tmp_path / "bpnet.model.h5"
     write_keras_h5(h5, make_keras_weights())
@@ -291,7 +291,7 @@ def test_keras_h5_last_dilated_layer_missing(tmp_path):
         load_keras_h5(listed)
     assert "listed.h5" in str(err.value)
     # and through import_weights, which the workflow calls with the experiment's model section
-    from bpnet.weights import import_weights
+    from bpnet.model.weights import import_weights
 
     with pytest.raises(BPNetInputError, match=last):
         import_weights(path, ["A", "B"], expected={"num_dilated_layers": N_DIL})

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from bpnet.errors import BPNetInputError
-from bpnet.windows import (
+from bpnet.data.windows import (
     REASONS,
     WINDOW_COLUMNS,
     load_windows,

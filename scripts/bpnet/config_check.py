@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError
 
-from .errors import BPNetInputError
+from bpnet.errors import BPNetInputError
 
 
 class _DuplicateKeyError(ConstructorError):

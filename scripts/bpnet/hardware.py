@@ -13,7 +13,7 @@ from typing import Callable, Mapping, MutableMapping
 
 import torch
 
-from .errors import BPNetInputError
+from bpnet.errors import BPNetInputError
 
 # what tells a job it was given a GPU, besides CUDA_VISIBLE_DEVICES (Slurm's --gres / --gpus, SGE)
 _GPU_VARIABLES = ("SLURM_GPUS", "SLURM_GPUS_ON_NODE", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_PER_NODE",
@@ -207,7 +207,7 @@ def resolve_bf16(setting: bool | str, device: torch.device,
 
 
 def choose_kernels(setting: str, device_type: str, cpu: CpuInfo | None = None) -> tuple[str, str]:
-    """How the convolutions run (``plain`` or ``channels_last``, see :mod:`bpnet.channels_last`):
+    """How the convolutions run (``plain`` or ``channels_last``, see :mod:`bpnet.model.channels_last`):
     ``(kernels, why)``. ``setting`` is the config's ``kernels``; ``auto`` decides by the hardware.
 
     Measured per training step of BPNet-OSKN (benchmarks/bench_kernels.py, 2 threads, passes of

@@ -28,13 +28,13 @@ Output of the rule (``contrib.npz``, ``np.savez``), M explained windows of width
 
     index        int64 (M,)          rows of dataset.npz
     chrom, start (M,) str / int64    the windows (core window start)
-    sequence     uint8 (M, W)        codes of the core windows (one-hot = bpnet.sequence.one_hot)
+    sequence     uint8 (M, W)        codes of the core windows (one-hot = bpnet.io.sequence.one_hot)
     hypothetical float16 (T, H, M, W, 4)   hypothetical contributions, heads H in ``heads`` order
     tasks (T,) str, heads (H,) str (profile, counts), n_references () int, seed () int
 
 plus one bigWig per task and head, ``tracks/{task}.{head}.contrib.bw``: the contribution of the
 observed base at every position of the explained windows (overlapping windows stitched as in
-:mod:`bpnet.export`, nearest window centre wins).
+:mod:`bpnet.steps.export`, nearest window centre wins).
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import BPNetInputError
-from .npz import read_npz, write_npz
-from .model import BPNet
-from .predict import codes_to_one_hot
-from .progress import progress_bar
+from bpnet.errors import BPNetInputError
+from bpnet.io.npz import read_npz, write_npz
+from bpnet.model.network import BPNet
+from bpnet.io.sequence import codes_to_one_hot
+from bpnet.progress import progress_bar
 
 HEADS = ("profile", "counts")
 # Windows shuffled per call of the shuffle kernel: a fixed block size, so that the references
@@ -364,7 +364,7 @@ class Contributions:
 
     def one_hot(self) -> np.ndarray:
         """float32 ``(M, W, 4)`` one-hot of the windows (N = zeros)."""
-        from .sequence import one_hot
+        from bpnet.io.sequence import one_hot
 
         return one_hot(self.sequence)
 
@@ -419,10 +419,11 @@ def track_paths(outdir: str | Path, tasks: Sequence[str], heads: Sequence[str]) 
 def write_contribution_tracks(c: Contributions, paths: Sequence[str | Path], chrom_sizes: dict[str, int]) -> int:
     """One bigWig per (task, head) in ``paths`` order: the observed base's contribution per position.
 
-    Overlapping windows are stitched by :func:`bpnet.export.export_test_windows` (nearest window
+    Overlapping windows are stitched by :func:`bpnet.steps.export.export_test_windows` (nearest window
     centre wins). Returns the number of bases written per track.
     """
-    from .export import TrackWriter, export_test_windows
+    from bpnet.io.tracks import TrackWriter
+    from bpnet.steps.export import export_test_windows
 
     onehot = c.one_hot()
     # (M, W, T*H): channel t * H + h, the order of track_paths.
@@ -452,10 +453,10 @@ def select_windows(split: np.ndarray, splits: Sequence[str], max_windows: int | 
 
 def main(smk, log) -> None:
     """Rule ``contrib_scores``: dataset.npz + model -> contrib.npz and contribution bigWigs."""
-    from .dataset import load_dataset
-    from .hardware import setup_inference
-    from .tracks import read_chrom_sizes
-    from .weights import load_checkpoint
+    from bpnet.data.dataset import load_dataset
+    from bpnet.hardware import setup_inference
+    from bpnet.io.tracks import read_chrom_sizes
+    from bpnet.model.weights import load_checkpoint
 
     cfg = smk.params.interpretation
     tasks, heads, seed = list(smk.params.tasks), list(cfg["heads"]), int(smk.params.seed)

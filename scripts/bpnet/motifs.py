@@ -44,8 +44,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import BPNetInputError
-from .progress import heartbeat, progress_bar
+from bpnet.errors import BPNetInputError
+from bpnet.progress import heartbeat, progress_bar
 
 ALPHABET = "ACGT"
 PSEUDOCOUNT = 1e-3  # added to PFMs before logs (information content)
@@ -446,9 +446,9 @@ def locate_instances(hits: pd.DataFrame, chrom: np.ndarray, start: np.ndarray, w
     Returns:
         ``hits`` with ``chrom``, ``start``, ``end`` (genomic, 0-based half-open) in front, without
         hits whose centre lies outside the part of their window nearest to its centre
-        (:func:`bpnet.export.owned_intervals`), sorted by chrom, start, pattern.
+        (:func:`bpnet.steps.export.owned_intervals`), sorted by chrom, start, pattern.
     """
-    from .export import owned_intervals
+    from bpnet.steps.export import owned_intervals
 
     chrom = np.asarray(chrom).astype(str)
     start = np.asarray(start, dtype=np.int64)
@@ -574,7 +574,7 @@ def discovery_main(smk, log) -> None:
     patterns.tsv, logos/."""
     import time
 
-    from .interpret import load_contributions
+    from bpnet.interpret import load_contributions
 
     cfg = smk.params.interpretation
     mcfg = cfg["modisco"]
@@ -614,7 +614,7 @@ def discovery_main(smk, log) -> None:
 
 def instances_main(smk, log) -> None:
     """Rule ``motif_instances``: CWM scanning of every task's patterns -> instances.tsv, motifs.tsv."""
-    from .interpret import load_contributions
+    from bpnet.interpret import load_contributions
 
     cfg = smk.params.interpretation
     scfg, mcfg = cfg["scan"], cfg["modisco"]
@@ -676,7 +676,7 @@ def truth_check(patterns: Sequence[Pattern], known: Mapping[str, np.ndarray], in
       (``corr_planted_oscillation``: both curves minus their moving average, as the period is
       found; near 1 only when the model's peaks fall where the planted ones do).
     """
-    from .syntax import detrended, periodicity
+    from bpnet.syntax import detrended, periodicity
 
     rows = []
     sim = similarity_table([p for p in patterns if p.metacluster == "pos"], known)
@@ -738,7 +738,7 @@ def _optional_input(value) -> str | None:
 
 def check_main(smk, log) -> None:
     """Rule ``interpretation_check``: interpretation outputs vs. the simulator's planted instances."""
-    from .interpret import load_contributions
+    from bpnet.interpret import load_contributions
 
     cfg = smk.params.interpretation
     tasks = list(smk.params.tasks)

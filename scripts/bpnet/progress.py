@@ -11,7 +11,7 @@ each ``interval`` seconds, and a last line (overall rate) when it is closed. Wit
 seconds between updates, a line comes well inside 30 s. Bytes (``unit="B"``) are shown in MB.
 
 Library functions take plain values plus an optional ``log`` (a function that runs once per
-rule, e.g. :func:`bpnet.predict.predict_outputs`) or ``progress`` (an object with
+rule, e.g. :func:`bpnet.steps.predict.predict_outputs`) or ``progress`` (an object with
 ``update(n)``, for a function called in a loop by a caller that owns the bar, e.g.
 :func:`bpnet.syntax.marginalize_pair`); the default None means no output. Rule ``main``
 functions pass the rule logger.

@@ -3,7 +3,7 @@
 Every ``scripts/*.py`` is three lines::
 
     from bpnet.runner import run_rule
-    from bpnet.windows import main
+    from bpnet.data.windows import main
     run_rule(snakemake, main)
 
 ``main(smk, log)`` receives the Snakemake object and a :class:`logging.Logger` that writes to the
@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from .errors import BPNetInputError
+from bpnet.errors import BPNetInputError
 
 
 def get_logger(log_path: str | None = None, name: str = "bpnet") -> logging.Logger:

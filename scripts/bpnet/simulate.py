@@ -70,9 +70,9 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import BPNetInputError
-from .progress import progress_bar
-from .tracks import write_bigwig
+from bpnet.errors import BPNetInputError
+from bpnet.progress import progress_bar
+from bpnet.io.tracks import write_bigwig
 
 TFS = ("Oct4", "Sox2", "Nanog", "Klf4")
 CONTROL = "patchcap"
@@ -284,7 +284,7 @@ def resolve_config(user: Mapping[str, Any] | None) -> dict[str, Any]:
 def load_motifs() -> dict[str, np.ndarray]:
     """The five OSKN PFMs ``(width, 4)`` of the package's ``data/oskn_motifs.meme``, keyed by
     :data:`MOTIFS` (read with :func:`bpnet.motifs.read_meme_motifs`)."""
-    from .motifs import read_meme_motifs
+    from bpnet.motifs import read_meme_motifs
 
     with resources.as_file(resources.files("bpnet").joinpath("data/oskn_motifs.meme")) as path:
         by_id = read_meme_motifs(path)
@@ -799,7 +799,7 @@ def write_gzip_table(path: Path, table: pd.DataFrame, header: bool) -> None:
 class _SparseTrack(Mapping):
     """``{chrom: dense values}`` built on demand from a sparse global track plus a constant.
 
-    :func:`bpnet.tracks.write_bigwig` walks chromosomes in order, so only one dense chromosome
+    :func:`bpnet.io.tracks.write_bigwig` walks chromosomes in order, so only one dense chromosome
     is in memory at a time.
     """
 
@@ -1241,10 +1241,10 @@ def oracle_check(observed: Mapping[str, tuple[np.ndarray, np.ndarray]],
 
     Windows of ``width`` bp centred on the summits of all TFs' peaks on ``test_chroms`` (pooled,
     as windowing does); for each TF the count Pearson/Spearman of log(1 + two-strand total),
-    observed vs expected, and the profile auPRC at binsize 1 (:func:`bpnet.metrics.profile_auprc`).
+    observed vs expected, and the profile auPRC at binsize 1 (:func:`bpnet.steps.metrics.profile_auprc`).
     Returns one row per TF: windows, auprc_regions, count_pearson, count_spearman, auprc.
     """
-    from .metrics import count_metrics, profile_auprc, profile_to_probs
+    from bpnet.steps.metrics import count_metrics, profile_auprc, profile_to_probs
 
     offsets = dict(zip(sizes, np.concatenate([[0], np.cumsum(list(sizes.values()))[:-1]])))
     starts = []

@@ -38,10 +38,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import BPNetInputError
-from .model import BPNet, postprocess
-from .predict import predict_outputs
-from .progress import progress_bar
+from bpnet.errors import BPNetInputError
+from bpnet.model.network import BPNet, postprocess
+from bpnet.steps.predict import predict_outputs
+from bpnet.progress import progress_bar
 
 DETREND_BP = 21  # moving-average window removed before the FFT (two helical turns)
 MIN_PERIOD, MAX_PERIOD = 4.0, 30.0  # period band searched (bp)
@@ -267,11 +267,11 @@ def plot_pair(table: pd.DataFrame, path: str | Path, title: str) -> None:
 
 def main(smk, log) -> None:
     """Rule ``marginalize``: model + dataset backgrounds -> syntax.tsv, syntax_summary.tsv, plots."""
-    from .dataset import load_dataset
-    from .interpret import dinucleotide_shuffle, select_windows
-    from .motifs import read_meme_motifs, resolve_known_motifs
-    from .hardware import setup_inference
-    from .weights import load_checkpoint
+    from bpnet.data.dataset import load_dataset
+    from bpnet.interpret import dinucleotide_shuffle, select_windows
+    from bpnet.motifs import read_meme_motifs, resolve_known_motifs
+    from bpnet.hardware import setup_inference
+    from bpnet.model.weights import load_checkpoint
 
     cfg = smk.params.interpretation
     scfg = cfg["syntax"]

@@ -13,7 +13,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from bpnet.config_check import check_config_files, missing_inputs_lines, schema_error_line
-from bpnet.download import check_download_config, download_targets
+from bpnet.data.download import check_download_config, download_targets
 from bpnet.errors import BPNetInputError
 from bpnet.hardware import oversubscribed_openmp
 

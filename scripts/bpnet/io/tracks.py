@@ -7,12 +7,15 @@ bigWig values (no data) are zeros; a window array is ``(n_windows, length, n_tra
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .errors import BPNetInputError
+from bpnet.errors import BPNetInputError
+
+# Strand names of a task's two channels: channel 2 t is task t on +, 2 t + 1 on -.
+STRANDS = ("pos", "neg")
 
 # Windows on one chromosome are read together while the span stays below this many bases, so a
 # block read covers many windows and memory stays bounded (8 Mb of float32 = 32 MB per track).
@@ -317,3 +320,73 @@ def write_bigwig(
             )
     finally:
         bw.close()
+
+
+def track_paths(outdir: str | Path, tasks: Sequence[str]) -> list[Path]:
+    """``{outdir}/{task}.{pos,neg}.bw`` in channel order (task-major, + strand first)."""
+    return [Path(outdir) / f"{task}.{strand}.bw" for task in tasks for strand in STRANDS]
+
+
+class TrackWriter:
+    """One bigWig per output channel, written segment by segment (a context manager).
+
+    Args:
+        paths: ``2 T`` output files in channel order (see :func:`track_paths`).
+        chrom_sizes: every chromosome of the genome, in order; all go into each header.
+
+    Segments must arrive in header chromosome order and, within a chromosome, in increasing
+    non-overlapping order (what bigWig requires). Values are stored per base as float32.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], chrom_sizes: Mapping[str, int]):
+        import pyBigWig
+
+        self.paths = [Path(p) for p in paths]
+        self.chrom_sizes = dict(chrom_sizes)
+        self._rank = {c: i for i, c in enumerate(self.chrom_sizes)}
+        self._last = (-1, 0)  # (chromosome rank, end) of the last segment written
+        self._files = []
+        try:
+            for p in self.paths:
+                bw = pyBigWig.open(str(p), "w")
+                if bw is None:
+                    raise OSError(f"cannot open {p} for writing")
+                self._files.append(bw)
+                bw.addHeader([(c, int(s)) for c, s in self.chrom_sizes.items()], maxZooms=10)
+        except BaseException:
+            self.close()
+            raise
+
+    def add(self, chrom: str, start: int, values: np.ndarray) -> None:
+        """Write ``values`` ``(length, C)`` at bases ``[start, start + length)`` of ``chrom``."""
+        values = np.asarray(values)
+        if values.ndim != 2 or values.shape[1] != len(self._files):
+            raise ValueError(f"TrackWriter.add: expected values (length, {len(self._files)}), got {values.shape}")
+        if chrom not in self._rank:
+            raise BPNetInputError(f"chromosome {chrom!r} has predictions but is not in the chrom sizes")
+        end = start + len(values)
+        if start < 0 or end > self.chrom_sizes[chrom]:
+            raise BPNetInputError(
+                f"predictions at {chrom}:{start}-{end} leave the chromosome (length {self.chrom_sizes[chrom]} "
+                "in the chrom sizes); the chrom sizes must match the genome the windows came from"
+            )
+        if (self._rank[chrom], start) < self._last:
+            raise ValueError(f"TrackWriter.add: {chrom}:{start} arrives out of order")
+        self._last = (self._rank[chrom], end)
+        if len(values) == 0:
+            return
+        by_channel = np.ascontiguousarray(values.T, dtype=np.float32)  # (C, length)
+        for bw, vals in zip(self._files, by_channel):
+            bw.addEntries(chrom, int(start), values=vals, span=1, step=1)
+
+    def close(self) -> None:
+        """Finish all files (bigWig zoom levels and index are written here)."""
+        for bw in self._files:
+            bw.close()
+        self._files = []
+
+    def __enter__(self) -> "TrackWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -37,8 +37,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import BPNetInputError
-from .tracks import read_chrom_sizes
+from bpnet.errors import BPNetInputError
+from bpnet.io.tracks import read_chrom_sizes
 
 WINDOW_COLUMNS = ["chrom", "start", "end", "summit", "tasks", "split", "name"]
 SPLITS = ("train", "valid", "test")

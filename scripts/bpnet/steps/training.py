@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import BPNetInputError
-from .hardware import (
+from bpnet.errors import BPNetInputError
+from bpnet.hardware import (
     choose_kernels,
     cpu_info,
     inference_batch_size,
@@ -37,10 +37,10 @@ from .hardware import (
     resolve_device,
     usable_threads,
 )
-from .model import BPNet, BPNetConfig, bpnet_loss, init_weights
-from .predict import codes_to_one_hot
-from .progress import progress_bar
-from .weights import save_checkpoint
+from bpnet.model.network import BPNet, BPNetConfig, bpnet_loss, init_weights
+from bpnet.io.sequence import codes_to_one_hot
+from bpnet.progress import progress_bar
+from bpnet.model.weights import save_checkpoint
 
 
 @dataclass
@@ -356,7 +356,7 @@ def train_model(
     """Train on the dataset's train split with early stopping on the valid split.
 
     Args:
-        dataset: a :class:`bpnet.dataset.Dataset` (sequence, counts, control, split, width, tasks).
+        dataset: a :class:`bpnet.data.dataset.Dataset` (sequence, counts, control, split, width, tasks).
         model_config: the network's config; its tasks must equal the dataset's.
         cfg: training settings.
         out_dir: folder for ``resume.pt`` while training runs.
@@ -531,7 +531,7 @@ def plot_history(history: pd.DataFrame, path: str | Path) -> None:
 
 def main(smk, log) -> None:
     """Rule ``train``: dataset.npz -> model.safetensors, history.tsv, training_curve.png."""
-    from .dataset import load_dataset
+    from bpnet.data.dataset import load_dataset
 
     dataset = load_dataset(smk.input.dataset)
     model_cfg = dict(smk.params.model)

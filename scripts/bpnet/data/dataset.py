@@ -1,8 +1,8 @@
 """Dataset building: windows -> sequence codes and per-strand counts in one compact .npz.
 
 For every window of windows.tsv, :func:`build_dataset` reads the DNA (FASTA, via
-:func:`bpnet.sequence.read_fasta_windows`) and the 5'-end counts of every task and strand (bigWigs,
-via :func:`bpnet.tracks.read_windows`, which reads each chromosome in large blocks), plus the
+:func:`bpnet.io.sequence.read_fasta_windows`) and the 5'-end counts of every task and strand (bigWigs,
+via :func:`bpnet.io.tracks.read_windows`, which reads each chromosome in large blocks), plus the
 control track when the model uses one. Training then reads only the .npz, never the bigWigs.
 
 Stored span: each window is stored with ``extra_context`` (C) bp beyond each side, i.e.
@@ -28,11 +28,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import BPNetInputError
-from .npz import read_npz, write_npz
-from .progress import progress_bar
-from .sequence import N_CODE, open_fasta, read_fasta_windows
-from .tracks import bigwig_nonfinite, open_bigwig, read_windows
+from bpnet.errors import BPNetInputError
+from bpnet.io.npz import read_npz, write_npz
+from bpnet.progress import progress_bar
+from bpnet.io.sequence import N_CODE, open_fasta, read_fasta_windows
+from bpnet.io.tracks import bigwig_nonfinite, open_bigwig, read_windows
 
 REQUIRED_KEYS = ("sequence", "counts", "chrom", "start", "split", "window_tasks", "tasks", "width",
                  "extra_context")
@@ -400,7 +400,7 @@ def build_dataset(
 
 
 def write_dataset(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write the arrays as an uncompressed .npz, byte-for-byte reproducible (:func:`bpnet.npz.write_npz`)."""
+    """Write the arrays as an uncompressed .npz, byte-for-byte reproducible (:func:`bpnet.io.npz.write_npz`)."""
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
         raise ValueError(f"dataset arrays lack {missing}")
@@ -438,7 +438,7 @@ def load_dataset(path: str | Path) -> Dataset:
 
 def main(smk: Any, log: logging.Logger) -> None:
     """Rule build_dataset: windows.tsv + FASTA + count (and control) bigWigs -> dataset.npz."""
-    from .windows import load_windows
+    from bpnet.data.windows import load_windows
 
     tasks = list(smk.params.tasks)
     cfg = dict(smk.params.dataset)

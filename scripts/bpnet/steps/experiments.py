@@ -9,8 +9,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import BPNetInputError
-from .npz import read_npz
+from bpnet.errors import BPNetInputError
+from bpnet.io.npz import read_npz
 
 # The headline numbers of the comparison: (metric, binsize) -> column name.
 HEADLINE = {
@@ -83,7 +83,7 @@ def plot_comparison(table: pd.DataFrame, path: str | Path, split: str = "test") 
 
 def ensemble_main(smk, log: logging.Logger) -> None:
     """Rule ``ensemble_predictions``: average the members' predictions."""
-    from .npz import write_npz
+    from bpnet.io.npz import write_npz
 
     log.info("averaging %d members: %s", len(smk.input), ", ".join(map(str, smk.input)))
     write_npz(smk.output[0], average_predictions(list(smk.input)))

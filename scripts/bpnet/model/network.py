@@ -17,7 +17,7 @@ Oct4+, Oct4-, Sox2+, Sox2-, Nanog+, Nanog-, Klf4+, Klf4- at the defaults. Every 
 
 Inputs and outputs are channels-last ``(B, L, C)``. The modules hold torch's own layers and call
 them on ``(B, C, L)`` (the plain path, ``kernels="plain"``); ``kernels="channels_last"`` runs the
-same parameters through :mod:`bpnet.channels_last`, which keeps every tensor ``(B, L, C)`` and is
+same parameters through :mod:`bpnet.model.channels_last`, which keeps every tensor ``(B, L, C)`` and is
 faster on CPUs with AVX-512 and slower on AVX2 ones (``bpnet.hardware.choose_kernels`` picks per
 machine). Both paths compute the same function; the tests check outputs and gradients to 1e-9.
 
@@ -42,14 +42,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import channels_last
-from .errors import BPNetInputError
+from bpnet.model import channels_last
+from bpnet.errors import BPNetInputError
 
 DEFAULT_TASKS = ("Oct4", "Sox2", "Nanog", "Klf4")
-STRANDS = ("pos", "neg")
 # Moving-average windows applied to the control profile (the paper's [1, 50]).
 CONTROL_SMOOTHING = (1, 50)
-# How the convolutions run: torch's modules on (B, C, L), or bpnet.channels_last on (B, L, C).
+# How the convolutions run: torch's modules on (B, C, L), or bpnet.model.channels_last on (B, L, C).
 KERNELS = ("plain", "channels_last")
 
 

@@ -1,7 +1,7 @@
 """Weights: the project's safetensors checkpoints and imports of the published formats.
 
 - :func:`save_checkpoint` / :func:`load_checkpoint`: our own format, a ``.safetensors`` file whose
-  metadata holds the :class:`~bpnet.model.BPNetConfig` as JSON (no pickle anywhere on load).
+  metadata holds the :class:`~bpnet.model.network.BPNetConfig` as JSON (no pickle anywhere on load).
 - :func:`load_keras_h5`: the official Keras 2.2 ``bpnet.model.h5`` (Zenodo 4294904). Layers under
   ``model_weights``: ``conv1d_1`` (stem), ``conv1d_2`` .. ``conv1d_10`` (dilated, in order),
   ``conv2d_transpose_1`` .. ``_4`` (profile heads, task order), ``dense_1/3/5/7`` (count heads).
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import BPNetInputError
-from .model import DEFAULT_TASKS, BPNet, BPNetConfig
+from bpnet.errors import BPNetInputError
+from bpnet.model.network import DEFAULT_TASKS, BPNet, BPNetConfig
 
 FORMAT = "bpnet-pipeline"
 FORMAT_VERSION = "1"
@@ -473,7 +473,7 @@ def import_weights(
 
 def import_main(smk, log) -> None:
     """Rule ``import_weights``: model.pretrained -> results/{exp}/model/model.safetensors."""
-    from .npz import read_npz
+    from bpnet.io.npz import read_npz
 
     tasks = [str(t) for t in read_npz(smk.input.dataset, ["tasks"], "dataset", "build_dataset")["tasks"]]
     # params.model: the experiment's model section; the imported network must be that one

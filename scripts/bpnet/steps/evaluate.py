@@ -2,7 +2,7 @@
 
 Inputs (formats of the team contract):
 
-* ``dataset.npz`` (loaded with :func:`bpnet.dataset.load_dataset`): ``counts`` ``(N, W + 2C, 2T)``,
+* ``dataset.npz`` (loaded with :func:`bpnet.data.dataset.load_dataset`): ``counts`` ``(N, W + 2C, 2T)``,
   ``split``, ``tasks``, ``width`` = W, ``extra_context`` = C. Only the core window
   ``counts[:, C:C + W]`` is scored; task ``t`` is channels ``2t`` (+ strand) and ``2t + 1``.
 * ``predictions/{name}.npz``: ``index`` ``(M,)`` rows of the dataset, ``profile`` ``(M, W, 2T)``
@@ -11,7 +11,7 @@ Inputs (formats of the team contract):
   reference ceiling beside the model; only the read sampling noise separates it from the data).
 
 Output: a tidy table with columns ``model, split, task, metric, binsize, value``. Metrics (see
-:mod:`bpnet.metrics` for the definitions):
+:mod:`bpnet.steps.metrics` for the definitions):
 
 ==================  =======  ==========================================================
 metric              binsize  meaning
@@ -42,9 +42,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import metrics as M
-from .errors import BPNetInputError
-from .npz import read_npz, write_npz
+from bpnet.steps import metrics as M
+from bpnet.errors import BPNetInputError
+from bpnet.io.npz import load_predictions, save_predictions
 
 BINNED_METRICS = ("auprc", "random_auprc", "n_positive_bins", "n_negative_bins")
 UNBINNED_METRICS = (
@@ -109,83 +109,6 @@ def check_thresholds(evaluation: Mapping[str, Any]) -> None:
             f"config key evaluation.neg_max_threshold ({neg}) must lie between 0 and "
             f"evaluation.pos_min_threshold ({pos})"
         )
-
-
-def load_predictions(
-    path: str | Path,
-    dataset: Any,
-    dataset_path: str | Path,
-    splits: Sequence[str] = (),
-) -> tuple[np.ndarray, np.ndarray]:
-    """Read and check a predictions file against the dataset it predicts.
-
-    Args:
-        path: ``predictions/{name}.npz`` with ``index`` ``(M,)``, ``profile`` ``(M, W, 2T)``,
-            ``tasks`` ``(T,)``.
-        dataset: the loaded dataset.
-        dataset_path: its file, named in error messages.
-        splits: every window of these splits must have a prediction.
-
-    Returns:
-        ``(index int64 (M,), profile float32 (M, W, 2T))``.
-
-    Tasks, width, channels, index range or missing windows that disagree with the dataset are a
-    :class:`BPNetInputError` naming both files.
-    """
-    both = f"predictions {path} and dataset {dataset_path}"
-    arrays = read_npz(path, ["index", "profile", "tasks"], "predictions")
-    index = np.asarray(arrays["index"])
-    profile = np.asarray(arrays["profile"], dtype=np.float32)
-    tasks = [str(t) for t in np.asarray(arrays["tasks"]).ravel()]
-
-    ds_tasks = [str(t) for t in np.asarray(dataset.tasks).ravel()]
-    width = int(dataset.width)
-    n = len(dataset.split)
-    if tasks != ds_tasks:
-        raise BPNetInputError(f"{both} disagree on the tasks: {tasks} vs {ds_tasks}")
-    if profile.ndim != 3 or profile.shape[1] != width or profile.shape[2] != 2 * len(ds_tasks):
-        raise BPNetInputError(
-            f"{both} disagree: profile has shape {profile.shape}, expected "
-            f"(M, {width}, {2 * len(ds_tasks)}) for width {width} and {len(ds_tasks)} tasks"
-        )
-    if index.ndim != 1 or len(index) != len(profile) or not np.issubdtype(index.dtype, np.integer):
-        raise BPNetInputError(
-            f"predictions {path}: index must be integers of shape ({len(profile)},) (one per "
-            f"profile row), got {index.dtype} {index.shape}"
-        )
-    if len(index) and (index.min() < 0 or index.max() >= n):
-        raise BPNetInputError(f"{both} disagree: index values must be rows 0..{n - 1}")
-    if len(np.unique(index)) != len(index):
-        raise BPNetInputError(f"predictions {path}: index repeats dataset rows")
-    if not np.isfinite(profile).all() or (profile < 0).any():
-        raise BPNetInputError(
-            f"predictions {path}: profile must be finite expected counts >= 0"
-        )
-    wanted = np.flatnonzero(np.isin(np.asarray(dataset.split).astype(str), list(splits)))
-    lacking = np.setdiff1d(wanted, index)
-    if lacking.size:
-        raise BPNetInputError(
-            f"{both} disagree: {lacking.size} windows of split(s) {list(splits)} have no "
-            f"prediction (first: dataset row {lacking[0]}); predict evaluation.splits"
-        )
-    return index.astype(np.int64), profile
-
-
-def save_predictions(path: str | Path, index: np.ndarray, profile: np.ndarray, tasks) -> None:
-    """Write a predictions file: ``index`` int64 ``(M,)``, ``profile`` float32 ``(M, W, 2T)``,
-    ``tasks`` ``(T,)`` str.
-
-    The layout of ``np.savez`` (uncompressed zip of .npy members), but with a fixed member
-    timestamp so that the same arrays give the same bytes (np.savez stamps the current time).
-    """
-    write_npz(
-        path,
-        {
-            "index": np.asarray(index, dtype=np.int64),
-            "profile": np.asarray(profile, dtype=np.float32),
-            "tasks": np.asarray(list(tasks), dtype=str),
-        },
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -560,7 +483,7 @@ def plot_top_peaks(
 def _rule_inputs(smk: Any, log: logging.Logger):
     """The checked inputs of rules evaluate and profile_plots: the dataset, tasks, evaluation
     splits and ``{name: (index, profile)}`` of every predictions file (named by params.names)."""
-    from .dataset import load_dataset
+    from bpnet.data.dataset import load_dataset
 
     ds_path = str(smk.input.dataset)
     tasks = list(smk.params.tasks)
@@ -618,8 +541,8 @@ def oracle_main(smk: Any, log: logging.Logger) -> None:
     Reads ``input.truth`` (bigWigs task1 +, task1 -, task2 +, ...) over the core window of every
     dataset row of ``evaluation.splits`` and writes them in the predictions format.
     """
-    from .dataset import load_dataset
-    from .tracks import read_windows
+    from bpnet.data.dataset import load_dataset
+    from bpnet.io.tracks import read_windows
 
     ds_path = str(smk.input.dataset)
     tasks = list(smk.params.tasks)

@@ -1,6 +1,6 @@
 """Run a trained BPNet over many sequences: device choice, batching, postprocess.
 
-All functions take sequences as ``uint8`` codes ``(N, L)`` (see :mod:`bpnet.sequence`) and one-hot
+All functions take sequences as ``uint8`` codes ``(N, L)`` (see :mod:`bpnet.io.sequence`) and one-hot
 encode each batch on the device, so a large set never exists as a float one-hot array in memory.
 """
 
@@ -11,15 +11,11 @@ import logging
 import numpy as np
 import torch
 
-from .errors import BPNetInputError
-from .hardware import inference_batch_size, setup_inference
-from .model import BPNet, postprocess
-from .progress import progress_bar
-
-
-def codes_to_one_hot(codes: torch.Tensor) -> torch.Tensor:
-    """uint8/long codes ``(B, L)`` (A=0, C=1, G=2, T=3, N=4) -> float one-hot ``(B, L, 4)``, N = zeros."""
-    return torch.nn.functional.one_hot(codes.long(), 5)[..., :4].float()
+from bpnet.errors import BPNetInputError
+from bpnet.io.sequence import codes_to_one_hot
+from bpnet.hardware import inference_batch_size, setup_inference
+from bpnet.model.network import BPNet, postprocess
+from bpnet.progress import progress_bar
 
 
 @torch.no_grad()
@@ -86,9 +82,9 @@ def main(smk, log) -> None:
     Writes ``predictions/model.npz``: ``index`` (rows of dataset.npz), ``profile`` ``(M, W, C)``
     postprocessed expected counts over the core window, ``tasks``.
     """
-    from .dataset import load_dataset
-    from .evaluate import save_predictions
-    from .weights import load_checkpoint
+    from bpnet.data.dataset import load_dataset
+    from bpnet.io.npz import save_predictions
+    from bpnet.model.weights import load_checkpoint
 
     dataset = load_dataset(smk.input.dataset)
     model = load_checkpoint(smk.input.model)

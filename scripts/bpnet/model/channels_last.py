@@ -1,4 +1,4 @@
-"""The channels-last speed path of :class:`bpnet.model.BPNet`: the same network, other kernels.
+"""The channels-last speed path of :class:`bpnet.model.network.BPNet`: the same network, other kernels.
 
 The plain path in ``model.py`` calls torch's ``nn.Conv1d`` / ``nn.ConvTranspose1d`` modules on
 ``(batch, channels, length)``. This path keeps every tensor ``(batch, length, channels)`` and runs

@@ -43,8 +43,8 @@ import zlib
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import BPNetInputError
-from .progress import progress_bar
+from bpnet.errors import BPNetInputError
+from bpnet.progress import progress_bar
 
 CHUNK_BYTES = 1 << 20
 # HTTP statuses worth retrying: the server is busy or failing, the URL itself is fine.

@@ -22,7 +22,7 @@ channel ``2 t + 1`` the - strand (``{task}.neg.bw``).
 
 Every bigWig header lists all chromosomes of the chrom sizes file, so IGV and the UCSC browser
 load the tracks beside the observed ones. Values are written per base (fixed step 1, span 1), one
-chunk at a time, by :class:`TrackWriter`. (:func:`bpnet.tracks.write_bigwig` needs the dense
+chunk at a time, by :class:`TrackWriter`. (:func:`bpnet.io.tracks.write_bigwig` needs the dense
 arrays of all chromosomes of one file in one call; a genome of ``2 T`` channels would not fit in
 memory, and run-length encoding gains nothing on real-valued predictions.)
 """
@@ -34,12 +34,11 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .errors import BPNetInputError
-from .npz import read_npz
-from .sequence import N_CODE, open_fasta, read_fasta_windows
-from .tracks import read_chrom_sizes, read_windows
+from bpnet.errors import BPNetInputError
+from bpnet.io.npz import read_npz
+from bpnet.io.sequence import N_CODE, open_fasta, read_fasta_windows
+from bpnet.io.tracks import TrackWriter, read_chrom_sizes, read_windows, track_paths
 
-STRANDS = ("pos", "neg")
 # Tiles predicted per chunk: 512 tiles of 1 kb with 8 channels are 16 MB of float32 predictions.
 CHUNK_TILES = 512
 
@@ -265,76 +264,6 @@ def resolve_regions(regions, chrom_sizes: Mapping[str, int], chrom_sizes_path: s
 # --------------------------------------------------------------------------------------------
 
 
-def track_paths(outdir: str | Path, tasks: Sequence[str]) -> list[Path]:
-    """``{outdir}/{task}.{pos,neg}.bw`` in channel order (task-major, + strand first)."""
-    return [Path(outdir) / f"{task}.{strand}.bw" for task in tasks for strand in STRANDS]
-
-
-class TrackWriter:
-    """One bigWig per output channel, written segment by segment (a context manager).
-
-    Args:
-        paths: ``2 T`` output files in channel order (see :func:`track_paths`).
-        chrom_sizes: every chromosome of the genome, in order; all go into each header.
-
-    Segments must arrive in header chromosome order and, within a chromosome, in increasing
-    non-overlapping order (what bigWig requires). Values are stored per base as float32.
-    """
-
-    def __init__(self, paths: Sequence[str | Path], chrom_sizes: Mapping[str, int]):
-        import pyBigWig
-
-        self.paths = [Path(p) for p in paths]
-        self.chrom_sizes = dict(chrom_sizes)
-        self._rank = {c: i for i, c in enumerate(self.chrom_sizes)}
-        self._last = (-1, 0)  # (chromosome rank, end) of the last segment written
-        self._files = []
-        try:
-            for p in self.paths:
-                bw = pyBigWig.open(str(p), "w")
-                if bw is None:
-                    raise OSError(f"cannot open {p} for writing")
-                self._files.append(bw)
-                bw.addHeader([(c, int(s)) for c, s in self.chrom_sizes.items()], maxZooms=10)
-        except BaseException:
-            self.close()
-            raise
-
-    def add(self, chrom: str, start: int, values: np.ndarray) -> None:
-        """Write ``values`` ``(length, C)`` at bases ``[start, start + length)`` of ``chrom``."""
-        values = np.asarray(values)
-        if values.ndim != 2 or values.shape[1] != len(self._files):
-            raise ValueError(f"TrackWriter.add: expected values (length, {len(self._files)}), got {values.shape}")
-        if chrom not in self._rank:
-            raise BPNetInputError(f"chromosome {chrom!r} has predictions but is not in the chrom sizes")
-        end = start + len(values)
-        if start < 0 or end > self.chrom_sizes[chrom]:
-            raise BPNetInputError(
-                f"predictions at {chrom}:{start}-{end} leave the chromosome (length {self.chrom_sizes[chrom]} "
-                "in the chrom sizes); the chrom sizes must match the genome the windows came from"
-            )
-        if (self._rank[chrom], start) < self._last:
-            raise ValueError(f"TrackWriter.add: {chrom}:{start} arrives out of order")
-        self._last = (self._rank[chrom], end)
-        if len(values) == 0:
-            return
-        by_channel = np.ascontiguousarray(values.T, dtype=np.float32)  # (C, length)
-        for bw, vals in zip(self._files, by_channel):
-            bw.addEntries(chrom, int(start), values=vals, span=1, step=1)
-
-    def close(self) -> None:
-        """Finish all files (bigWig zoom levels and index are written here)."""
-        for bw in self._files:
-            bw.close()
-        self._files = []
-
-    def __enter__(self) -> "TrackWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
 # --------------------------------------------------------------------------------------------
 # The two modes
 # --------------------------------------------------------------------------------------------
@@ -447,9 +376,9 @@ def _check_outputs(outputs: Sequence[str], tasks: Sequence[str]) -> list[Path]:
 
 def main(smk, log) -> None:
     """Rule ``export_tracks``: write ``results/{exp}/tracks/{task}.{pos,neg}.bw``."""
-    from .hardware import setup_inference
-    from .predict import predict_profile
-    from .progress import progress_bar
+    from bpnet.hardware import setup_inference
+    from bpnet.steps.predict import predict_profile
+    from bpnet.progress import progress_bar
 
     cfg = smk.params.export
     tasks = list(smk.params.tasks)
@@ -466,7 +395,7 @@ def main(smk, log) -> None:
         log.info("wrote %d bases x %d tracks to %s", written, len(paths), paths[0].parent)
         return
 
-    from .weights import load_checkpoint
+    from bpnet.model.weights import load_checkpoint
 
     chroms = resolve_regions(regions, chrom_sizes, smk.input.chrom_sizes)
     width = int(read_npz(smk.input.dataset, ["width"], "dataset", "build_dataset")["width"])

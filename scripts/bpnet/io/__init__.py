@@ -1,0 +1,1 @@
+"""Core I/O: DNA sequence, bigWig tracks, the .npz stores."""

@@ -1,0 +1,137 @@
+"""The ``.npz`` files that pass arrays between rules: reproducible writing, checked reading.
+
+``np.savez`` stamps every member with the current time, so the same arrays give different bytes
+on every run; :func:`write_npz` writes the same uncompressed layout with a fixed timestamp.
+:func:`read_npz` reads only the named members (an ``.npz`` member is read on access, so a
+dataset's sequence and counts are never loaded when only its window coordinates are needed) and
+turns a missing file, a missing key or a corrupt file into a clear error naming the rule that
+makes the file.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from bpnet.errors import BPNetInputError
+
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def write_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` as an uncompressed ``.npz`` (``np.load`` reads it), byte-for-byte reproducible."""
+    with zipfile.ZipFile(path, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, val in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_STORED
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(val), allow_pickle=False)
+
+
+def read_npz(
+    path: str | Path, keys: Sequence[str] | None = None, what: str = "array", producer: str | None = None
+) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` (all when None) of an ``.npz``.
+
+    Args:
+        what: what the file is, for messages ("dataset", "predictions").
+        producer: the rule that writes it, for messages ("build_dataset").
+    """
+    path = Path(path)
+    hint = f"; run rule {producer}" if producer else ""
+    if not path.exists():
+        raise BPNetInputError(f"{what} file {path} does not exist{hint}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            wanted = list(npz.files) if keys is None else list(keys)
+            missing = [k for k in wanted if k not in npz.files]
+            if missing:
+                raise BPNetInputError(f"{what} file {path} lacks the array(s) {missing}{hint.replace('run', 'rerun')}")
+            return {k: npz[k] for k in wanted}
+    except BPNetInputError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise BPNetInputError(f"cannot read {what} file {path} as .npz: {err}") from err
+
+
+# The predictions store (rules predict, oracle_predictions, ensemble) -------------------------
+
+
+def load_predictions(
+    path: str | Path,
+    dataset: Any,
+    dataset_path: str | Path,
+    splits: Sequence[str] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read and check a predictions file against the dataset it predicts.
+
+    Args:
+        path: ``predictions/{name}.npz`` with ``index`` ``(M,)``, ``profile`` ``(M, W, 2T)``,
+            ``tasks`` ``(T,)``.
+        dataset: the loaded dataset.
+        dataset_path: its file, named in error messages.
+        splits: every window of these splits must have a prediction.
+
+    Returns:
+        ``(index int64 (M,), profile float32 (M, W, 2T))``.
+
+    Tasks, width, channels, index range or missing windows that disagree with the dataset are a
+    :class:`BPNetInputError` naming both files.
+    """
+    both = f"predictions {path} and dataset {dataset_path}"
+    arrays = read_npz(path, ["index", "profile", "tasks"], "predictions")
+    index = np.asarray(arrays["index"])
+    profile = np.asarray(arrays["profile"], dtype=np.float32)
+    tasks = [str(t) for t in np.asarray(arrays["tasks"]).ravel()]
+
+    ds_tasks = [str(t) for t in np.asarray(dataset.tasks).ravel()]
+    width = int(dataset.width)
+    n = len(dataset.split)
+    if tasks != ds_tasks:
+        raise BPNetInputError(f"{both} disagree on the tasks: {tasks} vs {ds_tasks}")
+    if profile.ndim != 3 or profile.shape[1] != width or profile.shape[2] != 2 * len(ds_tasks):
+        raise BPNetInputError(
+            f"{both} disagree: profile has shape {profile.shape}, expected "
+            f"(M, {width}, {2 * len(ds_tasks)}) for width {width} and {len(ds_tasks)} tasks"
+        )
+    if index.ndim != 1 or len(index) != len(profile) or not np.issubdtype(index.dtype, np.integer):
+        raise BPNetInputError(
+            f"predictions {path}: index must be integers of shape ({len(profile)},) (one per "
+            f"profile row), got {index.dtype} {index.shape}"
+        )
+    if len(index) and (index.min() < 0 or index.max() >= n):
+        raise BPNetInputError(f"{both} disagree: index values must be rows 0..{n - 1}")
+    if len(np.unique(index)) != len(index):
+        raise BPNetInputError(f"predictions {path}: index repeats dataset rows")
+    if not np.isfinite(profile).all() or (profile < 0).any():
+        raise BPNetInputError(
+            f"predictions {path}: profile must be finite expected counts >= 0"
+        )
+    wanted = np.flatnonzero(np.isin(np.asarray(dataset.split).astype(str), list(splits)))
+    lacking = np.setdiff1d(wanted, index)
+    if lacking.size:
+        raise BPNetInputError(
+            f"{both} disagree: {lacking.size} windows of split(s) {list(splits)} have no "
+            f"prediction (first: dataset row {lacking[0]}); predict evaluation.splits"
+        )
+    return index.astype(np.int64), profile
+
+
+def save_predictions(path: str | Path, index: np.ndarray, profile: np.ndarray, tasks) -> None:
+    """Write a predictions file: ``index`` int64 ``(M,)``, ``profile`` float32 ``(M, W, 2T)``,
+    ``tasks`` ``(T,)`` str.
+
+    The layout of ``np.savez`` (uncompressed zip of .npy members), but with a fixed member
+    timestamp so that the same arrays give the same bytes (np.savez stamps the current time).
+    """
+    write_npz(
+        path,
+        {
+            "index": np.asarray(index, dtype=np.int64),
+            "profile": np.asarray(profile, dtype=np.float32),
+            "tasks": np.asarray(list(tasks), dtype=str),
+        },
+    )

@@ -1,0 +1,1 @@
+"""The model: the BPNet network, its channels-last speed path, and its weights on disk."""

@@ -1,0 +1,1 @@
+"""Pipeline steps: training, prediction, evaluation, track export, experiments."""
