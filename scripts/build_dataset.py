@@ -1,3 +1,21 @@
+"""Rule build_dataset: sequence codes and per-strand counts of every window (workflow/rules/dataset.smk)."""
+from bpnet.data.dataset import write_dataset_file
 from bpnet.runner import run_rule
-from bpnet.data.dataset import main
+
+
+def main(smk, log):
+    write_dataset_file(
+        smk.input.windows,
+        smk.input.fasta,
+        list(smk.input.pos),
+        list(smk.input.neg),
+        list(smk.params.tasks),
+        smk.output.dataset,
+        control_bigwigs=list(smk.input.control) or None,
+        extra_context=smk.params.dataset.get("extra_context", 0),
+        nan_as_zero=smk.params.nan_as_zero,
+        log=log,
+    )
+
+
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

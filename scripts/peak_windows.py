@@ -1,3 +1,22 @@
+"""Rule peak_windows: summit-centred windows of every task's peaks (workflow/rules/windows.smk)."""
+from bpnet.data.windows import write_peak_windows
+from bpnet.errors import BPNetInputError
 from bpnet.runner import run_rule
-from bpnet.data.windows import main
+
+
+def main(smk, log):
+    tasks, peaks = list(smk.params.tasks), list(smk.input.peaks)
+    if len(peaks) != len(tasks):
+        raise BPNetInputError(f"expected one peak file per task ({len(tasks)}), got {len(peaks)}")
+    write_peak_windows(
+        dict(zip(tasks, peaks)),
+        smk.input.chrom_sizes,
+        smk.output.windows,
+        smk.output.summary,
+        smk.params.windows,
+        blacklist=smk.input.blacklist[0] if smk.input.blacklist else None,
+        log=log,
+    )
+
+
 run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -1,4 +1,19 @@
+"""Rule predict: the trained model's predictions on the evaluation splits (workflow/rules/train.smk)."""
 from bpnet.runner import run_rule
-from bpnet.steps.predict import main
+from bpnet.steps.predict import predict_dataset
 
-run_rule(snakemake, main)
+
+def main(smk, log):
+    predict_dataset(
+        smk.input.dataset,
+        smk.input.model,
+        smk.output.predictions,
+        smk.params.splits,
+        device=smk.params.device,
+        kernels=smk.params.kernels,
+        threads=smk.threads,
+        log=log,
+    )
+
+
+run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

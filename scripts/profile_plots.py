@@ -1,4 +1,18 @@
+"""Rule profile_plots: observed vs predicted profiles at the top peaks (workflow/rules/evaluate.smk)."""
 from bpnet.runner import run_rule
-from bpnet.steps.evaluate import profile_plots_main
+from bpnet.steps.evaluate import profile_plots
 
-run_rule(snakemake, profile_plots_main)  # noqa: F821 (snakemake is injected by the script: directive)
+
+def main(smk, log):
+    profile_plots(
+        smk.input.dataset,
+        dict(zip(smk.params.names, smk.input.predictions, strict=True)),
+        smk.params.tasks,
+        smk.params.evaluation["splits"],
+        smk.params.n_windows,
+        smk.output.plot,
+        log=log,
+    )
+
+
+run_rule(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pyBigWig
 import pyfaidx
 import pytest
 
-from bpnet.data.dataset import build_dataset, count_dtype, load_dataset, main, write_dataset
+from bpnet.data.dataset import build_dataset, count_dtype, load_dataset, write_dataset, write_dataset_file
 from bpnet.errors import BPNetInputError
 from bpnet.io.sequence import encode
 from bpnet.io.tracks import write_bigwig
@@ -230,25 +229,15 @@ def test_load_dataset_errors(tmp_path):
         load_dataset(partial)
 
 
-def test_main_reads_windows_tsv_and_writes_npz(genome, tmp_path):
+def test_write_dataset_file_reads_windows_tsv_and_writes_npz(genome, tmp_path):
     w = windows_table(["chr1", "chr2"], [300, 700], 200)
     w.to_csv(tmp_path / "windows.tsv", sep="\t", index=False)
     out = tmp_path / "dataset.npz"
 
-    class Named(SimpleNamespace):
-        def get(self, key, default=None):
-            return getattr(self, key, default)
-
-        def __getitem__(self, i):
-            return list(vars(self).values())[i]
-
-    smk = SimpleNamespace(
-        input=Named(windows=str(tmp_path / "windows.tsv"), fasta=str(genome.fasta),
-                    pos=genome.counts[0::2], neg=genome.counts[1::2], control=genome.control),
-        output=Named(dataset=str(out)),
-        params=Named(dataset={"extra_context": 10}, tasks=TASKS),
+    write_dataset_file(
+        str(tmp_path / "windows.tsv"), str(genome.fasta), genome.counts[0::2], genome.counts[1::2], TASKS,
+        str(out), control_bigwigs=genome.control, extra_context=10,
     )
-    main(smk, logging.getLogger("test"))
     ds = load_dataset(out)
     assert ds.counts.shape == (2, 220, 4) and ds.control.shape == (2, 220, 2)
     np.testing.assert_array_equal(ds.counts[1, :, 3], direct_values(genome.counts[3], "chr2", 690, 910))

@@ -15,8 +15,8 @@ from bpnet.steps.evaluate import (
     PAPER_REAL_DATA,
     evaluate,
     load_predictions,
-    main,
-    oracle_main,
+    evaluate_predictions,
+    oracle_predictions,
     plot_top_peaks,
     read_table,
     save_predictions,
@@ -29,15 +29,6 @@ TASKS = ["Oct4", "Nanog"]
 W, C = 40, 5  # core width and extra context
 SPLITS = np.array(["train", "valid", "test", "test", "valid", "test", "train", "test"])
 CHROM_LEN = 2000
-
-
-class _Named(list):
-    """A list with named items, like Snakemake's input/output/params."""
-
-    def __init__(self, items=(), **named):
-        super().__init__(list(items) + list(named.values()))
-        for k, v in named.items():
-            setattr(self, k, v)
 
 
 def _counts(rng, n):
@@ -168,31 +159,28 @@ def test_evaluate_split_without_windows_gives_nan_and_a_note(files):
     assert any("no valid windows" in note for note in table.attrs["notes"])
 
 
-def _smk(files, tmp_path, names=("model", "oracle"), evaluation=None, tasks=TASKS):
+def _evaluate(files, tmp_path, names=("model", "oracle"), evaluation=None, tasks=TASKS):
+    """Run evaluate_predictions as rule evaluate does; return the output paths."""
     out = tmp_path / "evaluation"
     out.mkdir(exist_ok=True)
-    return SimpleNamespace(
-        input=_Named(dataset=str(files.dir / "dataset.npz"),
-                     predictions=[str(files.dir / f"{n}.npz") for n in names]),
-        output=_Named(metrics=str(out / "metrics.tsv"), summary=str(out / "summary.json"),
-                      plot=str(out / "metrics.png")),
-        params=_Named(evaluation=evaluation or {"splits": ["test", "valid"], "binsizes": [1, 10]},
-                      tasks=list(tasks), names=list(names), seed=1),
-        log=_Named(),
-        rule="evaluate",
-        threads=2,
+    paths = SimpleNamespace(metrics=str(out / "metrics.tsv"), summary=str(out / "summary.json"),
+                            plot=str(out / "metrics.png"))
+    evaluate_predictions(
+        str(files.dir / "dataset.npz"), {n: str(files.dir / f"{n}.npz") for n in names}, list(tasks),
+        evaluation or {"splits": ["test", "valid"], "binsizes": [1, 10]},
+        paths.metrics, paths.summary, paths.plot, seed=1, threads=2, log=get_logger(None, "test-evaluate"),
     )
+    return paths
 
 
-def test_main_writes_table_summary_and_plot(files, tmp_path):
-    smk = _smk(files, tmp_path)
-    main(smk, get_logger(None, "test-evaluate"))
-    table = read_table(smk.output.metrics)
-    raw = pd.read_csv(smk.output.metrics, sep="\t", dtype=str, keep_default_na=False)
+def test_evaluate_predictions_writes_table_summary_and_plot(files, tmp_path):
+    out = _evaluate(files, tmp_path)
+    table = read_table(out.metrics)
+    raw = pd.read_csv(out.metrics, sep="\t", dtype=str, keep_default_na=False)
     assert list(raw.columns) == ["model", "split", "task", "metric", "binsize", "value"]
     assert (raw[raw.metric == "count_pearson"].binsize == "").all()  # empty for unbinned
     assert set(table.model) == {"model", "oracle"} and set(table.split) == {"test", "valid"}
-    summary = json.loads(Path(smk.output.summary).read_text())
+    summary = json.loads(Path(out.summary).read_text())
     assert set(summary["models"]) == {"model", "oracle"}
     test_oct4 = summary["models"]["model"]["test"]["Oct4"]
     assert test_oct4["auprc"]["1"] == pytest.approx(_value(table, "model", "test", "Oct4", "auprc", 1))
@@ -203,31 +191,30 @@ def test_main_writes_table_summary_and_plot(files, tmp_path):
     assert summary["paper_real_data"] == PAPER_REAL_DATA
     assert "REAL" in summary["paper_real_data"]["note"]
     assert summary["paper_real_data"]["valid"]["profile_auprc_binsize_1"]["Nanog"] == 0.449
-    png = Path(smk.output.plot).read_bytes()
+    png = Path(out.plot).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def test_main_is_deterministic(files, tmp_path):
+def test_evaluate_predictions_is_deterministic(files, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
-    main(_smk(files, a), get_logger(None, "test-evaluate"))
-    main(_smk(files, b), get_logger(None, "test-evaluate"))
+    _evaluate(files, a)
+    _evaluate(files, b)
     for name in ("metrics.tsv", "summary.json"):
         assert (a / "evaluation" / name).read_bytes() == (b / "evaluation" / name).read_bytes()
 
 
 def test_summary_json_has_null_for_nan(files, tmp_path):
     # Thresholds no window can meet: every auPRC is NaN, which JSON writes as null.
-    smk = _smk(files, tmp_path, evaluation={"splits": ["test"], "binsizes": [1],
-                                            "required_min_pos_counts": 1e6})
-    main(smk, get_logger(None, "test-evaluate"))
-    text = Path(smk.output.summary).read_text()
+    out = _evaluate(files, tmp_path, evaluation={"splits": ["test"], "binsizes": [1],
+                                                 "required_min_pos_counts": 1e6})
+    text = Path(out.summary).read_text()
     assert "NaN" not in text
     summary = json.loads(text)
     assert summary["models"]["model"]["test"]["Oct4"]["auprc"]["1"] is None
     assert any("no region" in note for note in summary["notes"])
-    assert "NaN" in Path(smk.output.metrics).read_text()
+    assert "NaN" in Path(out.metrics).read_text()
 
 
 def test_predictions_with_other_tasks_name_both_files(files):
@@ -268,17 +255,15 @@ def test_predictions_missing_split_windows_or_bad_values(files):
         load_predictions(files.dir / "missing.npz", ds, "dataset.npz", ["test"])
 
 
-def test_main_rejects_a_dataset_of_other_tasks(files, tmp_path):
-    smk = _smk(files, tmp_path, tasks=["Oct4", "Sox2"])
+def test_evaluate_predictions_rejects_a_dataset_of_other_tasks(files, tmp_path):
     with pytest.raises(BPNetInputError, match="data.tasks"):
-        main(smk, get_logger(None, "test-evaluate"))
+        _evaluate(files, tmp_path, tasks=["Oct4", "Sox2"])
 
 
-def test_main_rejects_crossed_thresholds(files, tmp_path):
-    smk = _smk(files, tmp_path, evaluation={"splits": ["test"], "binsizes": [1],
-                                            "pos_min_threshold": 0.01, "neg_max_threshold": 0.02})
+def test_evaluate_predictions_rejects_crossed_thresholds(files, tmp_path):
     with pytest.raises(BPNetInputError, match="evaluation.neg_max_threshold"):
-        main(smk, get_logger(None, "test-evaluate"))
+        _evaluate(files, tmp_path, evaluation={"splits": ["test"], "binsizes": [1],
+                                               "pos_min_threshold": 0.01, "neg_max_threshold": 0.02})
 
 
 def test_oracle_predictions_read_truth_bigwigs(tmp_path):
@@ -294,14 +279,12 @@ def test_oracle_predictions_read_truth_bigwigs(tmp_path):
             truth.append(str(path))
             dense[(task, strand)] = tracks
     out = tmp_path / "oracle.npz"
-    smk = SimpleNamespace(
-        input=_Named(dataset=str(tmp_path / "dataset.npz"), truth=truth),
-        output=_Named([str(out)]),
-        params=_Named(evaluation={"splits": ["test", "valid"], "binsizes": [1]}, tasks=TASKS),
-        log=_Named(),
-        rule="oracle_predictions",
-    )
-    oracle_main(smk, get_logger(None, "test-oracle"))
+
+    def run():
+        oracle_predictions(str(tmp_path / "dataset.npz"), truth, TASKS, ["test", "valid"], str(out),
+                           log=get_logger(None, "test-oracle"))
+
+    run()
     with np.load(out) as npz:
         index, profile, tasks = npz["index"], npz["profile"], npz["tasks"]
     assert index.dtype == np.int64 and profile.dtype == np.float32
@@ -319,20 +302,15 @@ def test_oracle_predictions_read_truth_bigwigs(tmp_path):
     # The oracle file is valid predictions for the dataset, byte-identical when rebuilt.
     load_predictions(out, ds, tmp_path / "dataset.npz", ["test", "valid"])
     first = out.read_bytes()
-    oracle_main(smk, get_logger(None, "test-oracle"))
+    run()
     assert out.read_bytes() == first
 
 
 def test_oracle_needs_two_truth_tracks_per_task(tmp_path):
     make_dataset(tmp_path / "dataset.npz", np.random.default_rng(6))
-    smk = SimpleNamespace(
-        input=_Named(dataset=str(tmp_path / "dataset.npz"), truth=["a.bw", "b.bw"]),
-        output=_Named([str(tmp_path / "oracle.npz")]),
-        params=_Named(evaluation={"splits": ["test"]}, tasks=TASKS),
-        log=_Named(),
-    )
     with pytest.raises(BPNetInputError, match="data.truth"):
-        oracle_main(smk, get_logger(None, "test-oracle"))
+        oracle_predictions(str(tmp_path / "dataset.npz"), ["a.bw", "b.bw"], TASKS, ["test"],
+                           str(tmp_path / "oracle.npz"), log=get_logger(None, "test-oracle"))
 
 
 def test_top_peak_rows_picks_the_windows_with_most_reads_per_task(files):

@@ -1,7 +1,7 @@
 """Track export: nearest-centre stitching, genome tiling, chromosome ends, bigWigs read back."""
 
 import logging
-from types import SimpleNamespace
+from functools import partial
 
 import numpy as np
 import pyBigWig
@@ -11,18 +11,16 @@ import torch
 from bpnet.errors import BPNetInputError
 from bpnet.steps.export import (
     export_tiled,
-    main,
+    export_tracks,
     owned_intervals,
     stitch_windows,
     tile_chromosome,
     tile_starts,
-    track_paths,
-    TrackWriter,
 )
 from bpnet.model.network import BPNet, BPNetConfig, init_weights
 from bpnet.steps.predict import predict_outputs, predict_profile
 from bpnet.io.sequence import encode
-from bpnet.io.tracks import write_bigwig
+from bpnet.io.tracks import TrackWriter, track_paths, write_bigwig
 from bpnet.model.weights import save_checkpoint
 
 TASKS = ["a", "b"]
@@ -94,15 +92,16 @@ def nearest_centre_reference(starts, values, chrom_len):
     return out
 
 
-def fake_smk(tmp_path, inputs, regions, tile_overlap=30):
+def export_job(tmp_path, inputs, regions, tile_overlap=30):
+    """rule export_tracks as a call: (run, output folder)."""
     outdir = tmp_path / "tracks"
     outdir.mkdir(exist_ok=True)
-    return SimpleNamespace(
-        params=SimpleNamespace(export={"regions": regions, "tile_overlap": tile_overlap}, tasks=TASKS, device="cpu", kernels="auto"),
-        input=SimpleNamespace(**inputs),
-        output=[str(p) for p in track_paths(outdir, TASKS)],
-        threads=1,
-    ), outdir
+    run = partial(
+        export_tracks, [str(p) for p in track_paths(outdir, TASKS)], TASKS,
+        {"regions": regions, "tile_overlap": tile_overlap}, device="cpu", log=LOG,
+        **{k: (list(map(str, v)) if isinstance(v, list) else str(v)) for k, v in inputs.items()},
+    )
+    return run, outdir
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,9 +139,9 @@ def test_test_windows_exported_and_read_back(tmp_path):
     profile = (100 * index[:, None, None] + 10 * np.arange(4)[None, None, :]
                + np.arange(width)[None, :, None] / 10).astype(np.float32)
     np.savez(tmp_path / "model.npz", index=index, profile=profile, tasks=np.array(TASKS))
-    smk, outdir = fake_smk(tmp_path, {"chrom_sizes": tmp_path / "sizes", "dataset": tmp_path / "dataset.npz",
+    run, outdir = export_job(tmp_path, {"chrom_sizes": tmp_path / "sizes", "dataset": tmp_path / "dataset.npz",
                                       "predictions": tmp_path / "model.npz"}, "test")
-    main(smk, LOG)
+    run()
 
     tracks = read_tracks(outdir, sizes)
     is_test = split[index] == "test"
@@ -164,10 +163,10 @@ def test_no_test_windows_in_predictions_is_an_error(tmp_path):
              split=np.array(["valid"]), width=np.array(10), tasks=np.array(TASKS))
     np.savez(tmp_path / "model.npz", index=np.array([0]), profile=np.ones((1, 10, 4), np.float32),
              tasks=np.array(TASKS))
-    smk, _ = fake_smk(tmp_path, {"chrom_sizes": tmp_path / "sizes", "dataset": tmp_path / "dataset.npz",
+    run, _ = export_job(tmp_path, {"chrom_sizes": tmp_path / "sizes", "dataset": tmp_path / "dataset.npz",
                                  "predictions": tmp_path / "model.npz"}, "test")
     with pytest.raises(BPNetInputError, match="evaluation.splits"):
-        main(smk, LOG)
+        run()
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,10 +228,10 @@ def test_genome_export_read_back(tmp_path):
     model = tiny_model(seed=3)
     save_checkpoint(model, tmp_path / "model.safetensors")
     np.savez(tmp_path / "dataset.npz", width=np.array(width))
-    smk, outdir = fake_smk(tmp_path, {"chrom_sizes": sizes_path, "dataset": tmp_path / "dataset.npz",
+    run, outdir = export_job(tmp_path, {"chrom_sizes": sizes_path, "dataset": tmp_path / "dataset.npz",
                                       "model": tmp_path / "model.safetensors", "fasta": fasta, "control": []},
                            "genome", overlap)
-    main(smk, LOG)
+    run()
     tracks = read_tracks(outdir, lengths)
 
     # chrA: tiles every W - 2 * overlap = 40 bp, the last one ending exactly at the chromosome end
@@ -260,15 +259,15 @@ def test_listed_chromosomes_only(tmp_path):
     np.savez(tmp_path / "dataset.npz", width=np.array(width))
     inputs = {"chrom_sizes": sizes_path, "dataset": tmp_path / "dataset.npz",
               "model": tmp_path / "model.safetensors", "fasta": fasta}
-    smk, outdir = fake_smk(tmp_path, inputs, ["chrC", "chrB"])
-    main(smk, LOG)
+    run, outdir = export_job(tmp_path, inputs, ["chrC", "chrB"])
+    run()
     tracks = read_tracks(outdir, lengths)  # the header still lists every chromosome
     assert np.isnan(tracks["chrA"]).all()
     assert not np.isnan(tracks["chrB"]).any() and not np.isnan(tracks["chrC"]).any()
 
-    smk, _ = fake_smk(tmp_path, inputs, ["chrA", "chrZ"])
+    run, _ = export_job(tmp_path, inputs, ["chrA", "chrZ"])
     with pytest.raises(BPNetInputError, match=r"export\.regions.*chrZ"):
-        main(smk, LOG)
+        run()
 
 
 def test_writer_rejects_values_past_the_chromosome_end(tmp_path):
@@ -305,10 +304,10 @@ def test_missing_or_mismatched_predictions_are_clear_errors(tmp_path):
              split=np.array(["test"]), width=np.array(10), tasks=np.array(TASKS))
     inputs = {"chrom_sizes": tmp_path / "sizes", "dataset": tmp_path / "dataset.npz",
               "predictions": tmp_path / "model.npz"}
-    smk, _ = fake_smk(tmp_path, inputs, "test")
+    run, _ = export_job(tmp_path, inputs, "test")
     with pytest.raises(BPNetInputError, match="model.npz does not exist"):
-        main(smk, LOG)
+        run()
     np.savez(tmp_path / "model.npz", index=np.array([0]), profile=np.ones((1, 10, 2), np.float32),
              tasks=np.array(["a"]))
     with pytest.raises(BPNetInputError, match=r"tasks \['a'\], but data.tasks is \['a', 'b'\]"):
-        main(smk, LOG)
+        run()

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import gzip
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
-
-from bpnet.errors import BPNetInputError
 from bpnet.data.windows import (
     REASONS,
     WINDOW_COLUMNS,
     load_windows,
-    main,
     make_windows,
     read_peaks,
+    write_peak_windows,
 )
+from bpnet.errors import BPNetInputError
 
 SIZES = {"chr1": 10_000, "chr2": 8_000, "chr3": 6_000, "chrX": 5_000}
 
@@ -303,10 +301,10 @@ def test_no_window_kept_is_an_error_that_says_why():
         windows_of(peaks)
 
 
-# ------------------------------------------------------------------------------- rule main
+# ------------------------------------------------------------------- rule peak_windows
 
 
-def test_main_writes_windows_and_summary(tmp_path):
+def test_write_peak_windows_writes_windows_and_summary(tmp_path):
     sizes = tmp_path / "genome.chrom.sizes"
     sizes.write_text("".join(f"{c}\t{n}\n" for c, n in SIZES.items()))
     pa = tmp_path / "A.narrowPeak"
@@ -315,20 +313,11 @@ def test_main_writes_windows_and_summary(tmp_path):
     pb.write_text("chr1\t499\t502\nchr2\t1000\t1002\nchrX\t100\t300\n")
     out_w, out_s = tmp_path / "windows.tsv", tmp_path / "windows_summary.tsv"
 
-    class Named(SimpleNamespace):
-        def get(self, key, default=None):
-            return getattr(self, key, default)
-
-    smk = SimpleNamespace(
-        input=Named(peaks=[str(pa), str(pb)], chrom_sizes=str(sizes), blacklist=[]),
-        output=Named(windows=str(out_w), summary=str(out_s)),
-        params=Named(windows={"width": 200, "blacklist": None, "exclude_chroms": ["chrX"],
-                              "valid_chroms": ["chr2"], "test_chroms": ["chr3"], "merge_within": 0},
-                     tasks=["A", "B"]),
+    write_peak_windows(
+        {"A": str(pa), "B": str(pb)}, str(sizes), str(out_w), str(out_s),
+        {"width": 200, "blacklist": None, "exclude_chroms": ["chrX"],
+         "valid_chroms": ["chr2"], "test_chroms": ["chr3"], "merge_within": 0},
     )
-    import logging
-
-    main(smk, logging.getLogger("test"))
     w = load_windows(out_w)
     assert w["name"].tolist() == ["chr1:400-600", "chr1:3900-4100", "chr2:901-1101"]
     assert w["tasks"].tolist() == ["A,B", "A", "B"]

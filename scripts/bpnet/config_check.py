@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 import yaml
+from jsonschema.exceptions import ValidationError
 from yaml.constructor import ConstructorError
 
 from bpnet.errors import BPNetInputError
@@ -90,7 +91,6 @@ def schema_error_line(err: BaseException) -> str | None:
     ``snakemake.utils.validate`` raises ``WorkflowError("Error validating config file.", e)``; the
     ``ValidationError`` is one of its args (or its cause). ``None`` when there is none.
     """
-    from jsonschema.exceptions import ValidationError
 
     candidates = [*getattr(err, "args", ()), err.__cause__, err.__context__, err]
     for cand in candidates:

@@ -1,9 +1,14 @@
 """Run a rule's script: log to the rule's log file, turn user mistakes into clear errors.
 
-Every ``scripts/*.py`` is three lines::
+This is the one place where the library meets Snakemake. Every ``scripts/*.py`` reads the
+``snakemake`` object and hands plain values to a library function::
 
+    from bpnet.data.windows import write_peak_windows
     from bpnet.runner import run_rule
-    from bpnet.data.windows import main
+
+    def main(smk, log):
+        write_peak_windows(dict(zip(smk.params.tasks, smk.input.peaks)), ..., log=log)
+
     run_rule(snakemake, main)
 
 ``main(smk, log)`` receives the Snakemake object and a :class:`logging.Logger` that writes to the

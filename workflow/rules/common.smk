@@ -15,7 +15,14 @@ from snakemake.utils import validate
 from bpnet.config_check import check_config_files, missing_inputs_lines, schema_error_line
 from bpnet.data.download import check_download_config, download_targets
 from bpnet.errors import BPNetInputError
+from bpnet.experiments import expand_ensembles, expand_experiments
 from bpnet.hardware import oversubscribed_openmp
+
+
+def _config_error(err):
+    """A user mistake found while reading the config: one line, then stop."""
+    print(f"error: {err}", file=sys.stderr)
+    raise WorkflowError(str(err)) from None
 
 
 # A key written twice in a config file would silently keep the last value: refuse it. A schema
@@ -23,17 +30,21 @@ from bpnet.hardware import oversubscribed_openmp
 try:
     check_config_files(workflow.configfiles)
 except BPNetInputError as err:
-    print(f"error: {err}", file=sys.stderr)
-    raise WorkflowError(str(err)) from None
+    _config_error(err)
 
-try:
-    validate(config, schema="../schemas/config.schema.yaml")
-except WorkflowError as err:
-    _line = schema_error_line(err)
-    if _line:
-        print(_line, file=sys.stderr)
-    raise
+def _validate(cfg):
+    """Check a config against the schema (filling defaults); a violation is first printed as one
+    line naming the key."""
+    try:
+        validate(cfg, schema="../schemas/config.schema.yaml")
+    except WorkflowError as err:
+        line = schema_error_line(err)
+        if line:
+            print(line, file=sys.stderr)
+        raise
 
+
+_validate(config)
 
 
 def _local_cores():
@@ -50,64 +61,14 @@ def _local_cores():
 # passively instead of spinning (see the function; benchmarks/bench_threads.py).
 oversubscribed_openmp(_local_cores())
 
-# Sections an experiment may override; everything else is shared by all experiments.
-EXPERIMENT_SECTIONS = ("seed", "device", "kernels", "data", "windows", "dataset", "model", "training", "evaluation", "export", "interpretation")
 
-
-def _deep_merge(base, override):
-    """``base`` updated with ``override``, recursing into dicts (a copy; inputs untouched)."""
-    out = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _build_experiments():
-    """``{name: config}`` of every experiment, cross-validation folds included.
-
-    Without an ``experiments`` section there is one experiment, named by ``experiment``, with the
-    top-level settings. Each entry of ``experiments`` is the top-level config deep-merged with the
-    entry's overrides; its optional ``tasks`` list picks a subset of ``data.tasks`` (in that order).
-    ``cross_validation.folds`` turns every experiment into one per fold, ``<name>_fold<i>``, with
-    the fold's valid/test chromosomes.
-    """
-    base = {k: v for k, v in config.items() if k not in ("experiments", "ensembles", "cross_validation")}
-    specs = config.get("experiments") or {config["experiment"]: {}}
-    exps = {}
-    for name, spec in specs.items():
-        spec = dict(spec or {})
-        tasks = spec.pop("tasks", None)
-        cfg = _deep_merge(base, spec)
-        cfg["experiment"] = name
-        if tasks is not None:
-            unknown = [t for t in tasks if t not in cfg["data"]["tasks"]]
-            if unknown:
-                raise ValueError(
-                    f"config key experiments.{name}.tasks: {unknown} not in data.tasks ({list(cfg['data']['tasks'])})"
-                )
-            cfg["data"]["tasks"] = {t: cfg["data"]["tasks"][t] for t in tasks}
-            if cfg["data"].get("truth"):
-                cfg["data"]["truth"] = {t: v for t, v in cfg["data"]["truth"].items() if t in tasks}
-        # the merged config is validated on its own, so a bad override names its key
-        validate(cfg, schema="../schemas/config.schema.yaml")
-        exps[name] = cfg
-    folds = (config.get("cross_validation") or {}).get("folds") or []
-    if folds:
-        expanded = {}
-        for name, cfg in exps.items():
-            for i, fold in enumerate(folds, start=1):
-                fold_cfg = copy.deepcopy(cfg)
-                fold_cfg["windows"].update(fold)
-                fold_cfg["experiment"] = f"{name}_fold{i}"
-                expanded[fold_cfg["experiment"]] = fold_cfg
-        exps = expanded
-    return exps
-
-
-EXPERIMENTS = _build_experiments()
+# Every experiment's config (the merged config is validated on its own, so a bad override names
+# its experiment), and the ensembles (bpnet/experiments.py).
+try:
+    EXPERIMENTS = expand_experiments(config, validate=_validate)
+    ENSEMBLES = expand_ensembles(config, EXPERIMENTS)
+except BPNetInputError as err:
+    _config_error(err)
 TRAINED = [e for e, c in EXPERIMENTS.items() if not c["model"]["pretrained"]]
 PRETRAINED = [e for e, c in EXPERIMENTS.items() if c["model"]["pretrained"]]
 
@@ -122,30 +83,6 @@ if _MISSING:
     raise WorkflowError(f"{len(_MISSING)} input file(s) named in the config do not exist")
 
 
-def _build_ensembles():
-    """``{name: [member experiments]}``; members must share the dataset (windows and data)."""
-    ensembles = {}
-    for name, members in (config.get("ensembles") or {}).items():
-        if name in EXPERIMENTS:
-            raise ValueError(f"config key ensembles.{name}: the name is already an experiment")
-        unknown = [m for m in members if m not in EXPERIMENTS]
-        if unknown:
-            raise ValueError(f"config key ensembles.{name}: unknown experiment(s) {unknown}; known: {list(EXPERIMENTS)}")
-        first = EXPERIMENTS[members[0]]
-        for m in members[1:]:
-            for section in ("data", "windows", "dataset"):
-                if EXPERIMENTS[m][section] != first[section]:
-                    raise ValueError(
-                        f"config key ensembles.{name}: members {members[0]} and {m} differ in section "
-                        f"{section!r}; an ensemble averages predictions on one dataset"
-                    )
-        ensembles[name] = list(members)
-    return ensembles
-
-
-ENSEMBLES = _build_ensembles()
-
-
 def _alternatives(names):
     return "|".join(re.escape(n) for n in names) or "(?!)"
 
@@ -156,6 +93,78 @@ wildcard_constraints:
     ensemble=_alternatives(ENSEMBLES),
     task=r"[A-Za-z0-9_.-]+",
     strand=r"pos|neg",
+
+
+# ------------------------------------------------------------ input and params functions
+# The rules name these instead of lambdas: each takes the job's wildcards (exp: an experiment or
+# an ensemble) and reads that experiment's validated config.
+
+
+def exp_value(*keys):
+    """An input/params function: the experiment's config value at ``keys``, e.g.
+    ``exp_value("data", "chrom_sizes")`` for ``config["data"]["chrom_sizes"]``."""
+
+    def value(wildcards):
+        out = exp_config(wildcards.exp)
+        for key in keys:
+            out = out[key]
+        return out
+
+    value.__name__ = "exp_" + "_".join(keys)
+    return value
+
+
+def tasks_of(wildcards):
+    return task_names(wildcards.exp)
+
+
+def peak_files(wildcards):
+    return task_files(wildcards.exp, "peaks")
+
+
+def pos_bigwigs(wildcards):
+    return task_files(wildcards.exp, "pos")
+
+
+def neg_bigwigs(wildcards):
+    return task_files(wildcards.exp, "neg")
+
+
+def control_bigwigs(wildcards):
+    return control_files(wildcards.exp)
+
+
+def truth_bigwigs(wildcards):
+    return truth_files(wildcards.exp)
+
+
+def nan_as_zero(wildcards):
+    return bool(exp_config(wildcards.exp)["data"].get("nan_as_zero", False))
+
+
+def evaluated_dataset(wildcards):
+    return dataset_path(wildcards.exp)
+
+
+def prediction_files(wildcards):
+    """The predictions files evaluation scores, in the order of :func:`scored_models`."""
+    return [predictions_path(wildcards.exp, name) for name in prediction_names(wildcards.exp)]
+
+
+def scored_models(wildcards):
+    return prediction_names(wildcards.exp)
+
+
+def pretrained_weights(wildcards):
+    return pretrained(wildcards.exp)
+
+
+def ensemble_members(wildcards):
+    """The members' model predictions, averaged by the ensemble."""
+    return [predictions_path(member, "model") for member in ENSEMBLES[wildcards.ensemble]]
+
+
+# ------------------------------------------------------------------------- experiments' files
 
 
 def pretrained(exp):
@@ -181,6 +190,12 @@ def dataset_path(exp):
     """The dataset an experiment (or an ensemble, through its first member) is evaluated on."""
     source = ENSEMBLES[exp][0] if exp in ENSEMBLES else exp
     return f"results/{source}/dataset.npz"
+
+
+def predictions_path(exp, name):
+    """``results/{exp}/predictions/{name}.npz``: name ``model`` (rule predict, or the ensemble's
+    average) or ``oracle``."""
+    return f"results/{exp}/predictions/{name}.npz"
 
 
 def task_names(exp):
@@ -262,6 +277,17 @@ def scaled_mem(base):
     return mem_mb
 
 
+def input_mem(factor, floor=2000, per_file=False):
+    """A ``mem_mb`` base for :func:`scaled_mem`: ``factor`` times the job's input in MB (per input
+    file with ``per_file``), at least ``floor``."""
+
+    def mb(wildcards, input):
+        size = input.size_mb / max(len(input), 1) if per_file else input.size_mb
+        return max(floor, int(factor * size))
+
+    return mb
+
+
 # ------------------------------------------------------------------- downloads (download.smk)
 
 DOWNLOADS = check_download_config(config.get("download", {}))
@@ -274,6 +300,12 @@ DOWNLOAD_BY_PATH = {
 def download_name(wildcards):
     """The name of the ``download.files`` entry whose destination is resources/{path}."""
     return DOWNLOAD_BY_PATH[wildcards.path]
+
+
+def download_entry(wildcards):
+    """What is downloaded to resources/{path}: its url and sha256 (a change reruns the download)."""
+    entry = DOWNLOADS[download_name(wildcards)]
+    return {key: entry[key] for key in ("url", "sha256")}
 
 
 # ---------------------------------------------------------------------- windows (windows.smk)
@@ -300,10 +332,10 @@ def export_inputs(exp):
     inputs = {
         "chrom_sizes": cfg["data"]["chrom_sizes"],
         # test mode: the windows; tiling: the training width W of the tiles
-        "dataset": f"results/{exp}/dataset.npz",
+        "dataset": dataset_path(exp),
     }
     if cfg["export"]["regions"] == "test":
-        inputs["predictions"] = f"results/{exp}/predictions/model.npz"
+        inputs["predictions"] = predictions_path(exp, "model")
     else:
         inputs["model"] = f"results/{exp}/model/model.safetensors"
         inputs["fasta"] = cfg["data"]["genome_fasta"]
@@ -315,14 +347,17 @@ def export_is_tiling(exp):
     return exp_config(exp)["export"]["regions"] != "test"
 
 
-def export_mem_mb(exp, input):
-    """A tiling holds one chunk of 512 tiles whatever the genome size; test mode loads the
-    predictions file whole, plus its stitched copy and a per-track transpose of each segment."""
-    if export_is_tiling(exp):
-        return 4000
-    if not os.path.exists(input.predictions):  # sized again once rule predict has run
-        return 4000
-    return max(2000, int(3 * os.path.getsize(input.predictions) / 2**20))
+def export_mem(exp):
+    """The ``mem_mb`` base of export_tracks_<exp>. A tiling holds one chunk of 512 tiles whatever
+    the genome size; test mode loads the predictions file whole, plus its stitched copy and a
+    per-track transpose of each segment."""
+
+    def mb(wildcards, input):
+        if export_is_tiling(exp) or not os.path.exists(input.predictions):  # sized again once predict has run
+            return 4000
+        return max(2000, int(3 * os.path.getsize(input.predictions) / 2**20))
+
+    return mb
 
 
 # --------------------------------------------------------------- interpretation (interpret.smk)

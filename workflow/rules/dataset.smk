@@ -3,17 +3,17 @@
 
 rule build_dataset:
     input:
-        windows="results/{exp}/windows.tsv",
-        fasta=lambda w: exp_config(w.exp)["data"]["genome_fasta"],
-        pos=lambda w: task_files(w.exp, "pos"),
-        neg=lambda w: task_files(w.exp, "neg"),
-        control=lambda w: control_files(w.exp),
+        windows=rules.peak_windows.output.windows,
+        fasta=exp_value("data", "genome_fasta"),
+        pos=pos_bigwigs,
+        neg=neg_bigwigs,
+        control=control_bigwigs,
     output:
-        "results/{exp}/dataset.npz",
+        dataset="results/{exp}/dataset.npz",
     params:
-        dataset=lambda w: exp_config(w.exp)["dataset"],
-        tasks=lambda w: task_names(w.exp),
-        nan_as_zero=lambda w: bool(exp_config(w.exp)["data"].get("nan_as_zero", False)),
+        dataset=exp_value("dataset"),
+        tasks=tasks_of,
+        nan_as_zero=nan_as_zero,
     log:
         "logs/{exp}/build_dataset.log",
     benchmark:

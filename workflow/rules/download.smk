@@ -23,7 +23,7 @@ rule download:
         # .backoff are read from the config by the script: they are not part of the result and
         # changing them must not trigger a re-download.
         name=download_name,
-        entry=lambda w: {k: DOWNLOADS[download_name(w)][k] for k in ("url", "sha256")},
+        entry=download_entry,
     log:
         "logs/download/{path}.log",
     localrule: True  # cluster compute nodes often have no internet access

@@ -1,19 +1,19 @@
 # Evaluation: score the predictions of the trained model (and, with truth tracks, the oracle)
 # on evaluation.splits with the paper's metrics (profile auPRC at several bin sizes, count
-# correlations on log(1 + total)) plus JSD and multinomial NLL. Logic: scripts/bpnet/evaluate.py.
+# correlations on log(1 + total)) plus JSD and multinomial NLL. Logic: scripts/bpnet/steps/evaluate.py.
 
 
 rule oracle_predictions:
     # The true expected-rate tracks of the simulated dataset, read at the evaluation windows and
     # written in the predictions format: the ceiling a model can reach on this data.
     input:
-        dataset=lambda w: dataset_path(w.exp),
-        truth=lambda w: truth_files(w.exp),
+        dataset=evaluated_dataset,
+        truth=truth_bigwigs,
     output:
         "results/{exp}/predictions/oracle.npz",
     params:
-        evaluation=lambda w: exp_config(w.exp)["evaluation"],
-        tasks=lambda w: task_names(w.exp),
+        evaluation=exp_value("evaluation"),
+        tasks=tasks_of,
     log:
         "logs/{exp}/oracle_predictions.log",
     benchmark:
@@ -21,7 +21,7 @@ rule oracle_predictions:
     threads: 1
     resources:
         # the dataset is loaded whole; the oracle profile is at most as large again in float32
-        mem_mb=scaled_mem(lambda w, input: max(2000, int(4 * input.size_mb))),
+        mem_mb=scaled_mem(input_mem(4)),
         runtime=30,
     conda:
         "../../envs/bpnet.yaml"
@@ -31,10 +31,8 @@ rule oracle_predictions:
 
 rule evaluate:
     input:
-        dataset=lambda w: dataset_path(w.exp),
-        predictions=lambda w: expand(
-            "results/{exp}/predictions/{name}.npz", exp=w.exp, name=prediction_names(w.exp)
-        ),
+        dataset=evaluated_dataset,
+        predictions=prediction_files,
     output:
         metrics=report(
             "results/{exp}/evaluation/metrics.tsv",
@@ -50,10 +48,10 @@ rule evaluate:
             caption="../report/metrics_plot.rst",
         ),
     params:
-        evaluation=lambda w: exp_config(w.exp)["evaluation"],
-        tasks=lambda w: task_names(w.exp),
-        names=lambda w: prediction_names(w.exp),
-        seed=lambda w: exp_config(w.exp)["seed"],
+        evaluation=exp_value("evaluation"),
+        tasks=tasks_of,
+        names=scored_models,
+        seed=exp_value("seed"),
     log:
         "logs/{exp}/evaluate.log",
     benchmark:
@@ -61,7 +59,7 @@ rule evaluate:
     threads: 2  # tasks scored in parallel
     resources:
         # dataset + predictions in memory, plus float64 copies of one split and two tasks at a time
-        mem_mb=scaled_mem(lambda w, input: max(2000, int(4 * input.size_mb))),
+        mem_mb=scaled_mem(input_mem(4)),
         runtime=60,
     conda:
         "../../envs/bpnet.yaml"
@@ -72,10 +70,8 @@ rule evaluate:
 rule profile_plots:
     # Observed vs predicted profiles at the few windows of each task with the most reads.
     input:
-        dataset=lambda w: dataset_path(w.exp),
-        predictions=lambda w: expand(
-            "results/{exp}/predictions/{name}.npz", exp=w.exp, name=prediction_names(w.exp)
-        ),
+        dataset=evaluated_dataset,
+        predictions=prediction_files,
     output:
         plot=report(
             "results/{exp}/evaluation/top_peaks.png",
@@ -84,15 +80,15 @@ rule profile_plots:
             caption="../report/top_peaks.rst",
         ),
     params:
-        evaluation=lambda w: exp_config(w.exp)["evaluation"],
-        tasks=lambda w: task_names(w.exp),
-        names=lambda w: prediction_names(w.exp),
+        evaluation=exp_value("evaluation"),
+        tasks=tasks_of,
+        names=scored_models,
         n_windows=3,
     log:
         "logs/{exp}/profile_plots.log",
     threads: 1
     resources:
-        mem_mb=scaled_mem(lambda w, input: max(2000, int(2 * input.size_mb))),
+        mem_mb=scaled_mem(input_mem(2)),
         runtime=10,
     conda:
         "../../envs/bpnet.yaml"

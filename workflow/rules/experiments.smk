@@ -1,17 +1,18 @@
 # Several experiments in one config: seed ensembles (averaged predictions, evaluated like a model)
-# and the table comparing every experiment. Logic: scripts/bpnet/experiments.py.
+# and the table comparing every experiment. Logic: scripts/bpnet/steps/compare.py (the
+# experiments themselves: scripts/bpnet/experiments.py).
 
 
 rule ensemble_predictions:
     input:
-        lambda w: expand("results/{member}/predictions/model.npz", member=ENSEMBLES[w.ensemble]),
+        ensemble_members,
     output:
         "results/{ensemble}/predictions/model.npz",
     log:
         "logs/{ensemble}/ensemble_predictions.log",
     threads: 1
     resources:
-        mem_mb=scaled_mem(lambda w, input: max(2000, int(3 * input.size_mb / max(len(input), 1)))),
+        mem_mb=scaled_mem(input_mem(3, per_file=True)),
         runtime=30,
     conda:
         "../../envs/bpnet.yaml"

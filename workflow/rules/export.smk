@@ -1,6 +1,6 @@
 # Track export: predicted tracks (postprocessed expected counts) as one bigWig per task and strand,
 # over the test windows (export.regions: test) or a tiling of the genome or of listed chromosomes.
-# Logic: scripts/bpnet/export.py.
+# Logic: scripts/bpnet/steps/export.py.
 
 # One rule per experiment (export_tracks_<experiment>): a job writes every task and strand at once,
 # since a tiling predicts all channels together, and experiments may have different task sets.
@@ -24,7 +24,7 @@ for _exp in experiment_names():
             f"results/{_exp}/benchmarks/export_tracks.tsv"
         threads: 4
         resources:
-            mem_mb=scaled_mem(lambda w, input, exp=_exp: export_mem_mb(exp, input)),
+            mem_mb=scaled_mem(export_mem(_exp)),
             # a mammalian genome on CPU is ~5 M tiles of 0.26 GFLOP each: hours
             runtime=24 * 60 if export_is_tiling(_exp) else 30,
         conda:

@@ -6,17 +6,17 @@ rule train:
     wildcard_constraints:
         exp=_alternatives(TRAINED),
     input:
-        dataset="results/{exp}/dataset.npz",
+        dataset=rules.build_dataset.output.dataset,
     output:
         model="results/{exp}/model/model.safetensors",
         history="results/{exp}/model/history.tsv",
         curve=report("results/{exp}/model/training_curve.png", category="Training", caption="../report/training_curve.rst"),
     params:
-        model=lambda w: exp_config(w.exp)["model"],
-        training=lambda w: exp_config(w.exp)["training"],
-        seed=lambda w: exp_config(w.exp)["seed"],
-        device=lambda w: exp_config(w.exp)["device"],
-        kernels=lambda w: exp_config(w.exp)["kernels"],
+        model=exp_value("model"),
+        training=exp_value("training"),
+        seed=exp_value("seed"),
+        device=exp_value("device"),
+        kernels=exp_value("kernels"),
     log:
         "logs/{exp}/train.log",
     benchmark:
@@ -37,14 +37,14 @@ rule predict:
         # ensembles get their model.npz from rule ensemble_predictions
         exp=_alternatives(EXPERIMENTS),
     input:
-        dataset="results/{exp}/dataset.npz",
-        model="results/{exp}/model/model.safetensors",
+        dataset=rules.build_dataset.output.dataset,
+        model="results/{exp}/model/model.safetensors",  # rule train, or import_weights
     output:
         predictions="results/{exp}/predictions/model.npz",
     params:
-        splits=lambda w: exp_config(w.exp)["evaluation"]["splits"],
-        device=lambda w: exp_config(w.exp)["device"],
-        kernels=lambda w: exp_config(w.exp)["kernels"],
+        splits=exp_value("evaluation", "splits"),
+        device=exp_value("device"),
+        kernels=exp_value("kernels"),
     log:
         "logs/{exp}/predict.log",
     benchmark:
@@ -64,12 +64,12 @@ rule import_weights:
     wildcard_constraints:
         exp=_alternatives(PRETRAINED),
     input:
-        weights=lambda w: pretrained(w.exp),
-        dataset="results/{exp}/dataset.npz",
+        weights=pretrained_weights,
+        dataset=rules.build_dataset.output.dataset,
     output:
         model="results/{exp}/model/model.safetensors",
     params:
-        model=lambda w: exp_config(w.exp)["model"],
+        model=exp_value("model"),
     log:
         "logs/{exp}/import_weights.log",
     threads: 1

@@ -3,15 +3,15 @@
 
 rule peak_windows:
     input:
-        peaks=lambda w: task_files(w.exp, "peaks"),
-        chrom_sizes=lambda w: exp_config(w.exp)["data"]["chrom_sizes"],
+        peaks=peak_files,
+        chrom_sizes=exp_value("data", "chrom_sizes"),
         blacklist=blacklist_files,
     output:
         windows="results/{exp}/windows.tsv",
         summary="results/{exp}/windows_summary.tsv",
     params:
-        windows=lambda w: exp_config(w.exp)["windows"],
-        tasks=lambda w: task_names(w.exp),
+        windows=exp_value("windows"),
+        tasks=tasks_of,
     log:
         "logs/{exp}/peak_windows.log",
     threads: 1

@@ -23,16 +23,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from bpnet.data.windows import load_windows
 from bpnet.errors import BPNetInputError
 from bpnet.io.npz import read_npz, write_npz
-from bpnet.progress import progress_bar
 from bpnet.io.sequence import N_CODE, open_fasta, read_fasta_windows
 from bpnet.io.tracks import bigwig_nonfinite, open_bigwig, read_windows
+from bpnet.progress import progress_bar
 
 REQUIRED_KEYS = ("sequence", "counts", "chrom", "start", "split", "window_tasks", "tasks", "width",
                  "extra_context")
@@ -436,29 +437,51 @@ def load_dataset(path: str | Path) -> Dataset:
     return ds
 
 
-def main(smk: Any, log: logging.Logger) -> None:
-    """Rule build_dataset: windows.tsv + FASTA + count (and control) bigWigs -> dataset.npz."""
-    from bpnet.data.windows import load_windows
+def write_dataset_file(
+    windows_path: str,
+    fasta: str,
+    pos_bigwigs: Sequence[str],
+    neg_bigwigs: Sequence[str],
+    tasks: Sequence[str],
+    out_path: str,
+    control_bigwigs: Sequence[str] | None = None,
+    extra_context: int = 0,
+    nan_as_zero: bool = False,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> dict[str, np.ndarray]:
+    """Rule build_dataset: windows.tsv + FASTA + count (and control) bigWigs -> dataset.npz.
 
-    tasks = list(smk.params.tasks)
-    cfg = dict(smk.params.dataset)
-    pos, neg = list(smk.input.pos), list(smk.input.neg)
-    if not (len(pos) == len(neg) == len(tasks)):
-        raise BPNetInputError(f"expected one + and one - bigWig per task {tasks}, got {len(pos)} and {len(neg)}")
-    windows = load_windows(smk.input.windows)
+    Args:
+        windows_path: windows.tsv of rule peak_windows.
+        fasta: the genome.
+        pos_bigwigs, neg_bigwigs: one + and one - strand count bigWig per task, in task order.
+        tasks: task names.
+        out_path: the dataset file (:func:`write_dataset`).
+        control_bigwigs: ``[pos, neg]`` of the control track, or None.
+        extra_context: bases read on each side of every window (for shift augmentation).
+        nan_as_zero: read NaN/inf in the count bigWigs as zero instead of refusing them.
+
+    Returns the arrays written.
+    """
+    if not (len(pos_bigwigs) == len(neg_bigwigs) == len(tasks)):
+        raise BPNetInputError(
+            f"expected one + and one - bigWig per task {list(tasks)}, got {len(pos_bigwigs)} and {len(neg_bigwigs)}"
+        )
+    windows = load_windows(windows_path)
     arrays = build_dataset(
         windows,
-        smk.input.fasta,
-        [p for pair in zip(pos, neg) for p in pair],
-        tasks,
-        control_bigwigs=list(smk.input.get("control", []) or []) or None,
-        extra_context=int(cfg.get("extra_context", 0)),
+        fasta,
+        [p for pair in zip(pos_bigwigs, neg_bigwigs) for p in pair],
+        list(tasks),
+        control_bigwigs=list(control_bigwigs or []) or None,
+        extra_context=int(extra_context),
         log=log,
-        windows_source=str(smk.input.windows),
-        nan_as_zero=bool(getattr(smk.params, "nan_as_zero", False)),
+        windows_source=str(windows_path),
+        nan_as_zero=bool(nan_as_zero),
     )
-    write_dataset(smk.output[0], arrays)
+    write_dataset(out_path, arrays)
     names, n = np.unique(arrays["split"], return_counts=True)
-    log.info("wrote %s: %d windows, counts %s, windows per split: %s", smk.output[0],
+    log.info("wrote %s: %d windows, counts %s, windows per split: %s", out_path,
              len(arrays["start"]), arrays["counts"].dtype,
              ", ".join(f"{k} {v}" for k, v in zip(names.tolist(), n.tolist())))
+    return arrays

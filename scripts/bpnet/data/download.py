@@ -364,20 +364,3 @@ def download_targets(section: Mapping[str, Any]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------- rule mains
-
-
-def main(smk: Any, log: logging.Logger) -> None:
-    """Rule ``download``: params name and entry (url, sha256); output the destination.
-
-    The retry settings come from ``config["download"]`` rather than params on purpose: they do
-    not change the result, so changing them must not make Snakemake download again.
-    """
-    entry = smk.params.entry
-    settings = smk.config["download"]  # validated: defaults filled from the schema
-    download(entry["url"], smk.output[0], sha256=entry.get("sha256"), key=smk.params.name,
-             retries=settings["retries"], timeout=settings["timeout"], backoff=settings["backoff"], log=log)
-
-
-def extract_main(smk: Any, log: logging.Logger) -> None:
-    """Rules ``extract_<name>``: input archive, params name and members {member: dest}."""
-    extract_members(smk.input.archive, smk.params.members, key=smk.params.name, log=log)

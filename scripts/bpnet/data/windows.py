@@ -36,6 +36,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pybedtools
+from pybedtools.helpers import BEDToolsError
 
 from bpnet.errors import BPNetInputError
 from bpnet.io.tracks import read_chrom_sizes
@@ -233,8 +235,6 @@ def _blacklisted(chroms: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     A blacklist sharing no chromosome with the genome is an error (it would silently drop
     nothing: wrong build or naming).
     """
-    import pybedtools
-    from pybedtools.helpers import BEDToolsError
 
     blacklist = Path(blacklist)
     if not blacklist.exists():
@@ -506,17 +506,31 @@ def log_summary(summary: pd.DataFrame, log: logging.Logger) -> None:
                  table.to_string())
 
 
-def main(smk: Any, log: logging.Logger) -> None:
-    """Rule peak_windows: peaks of every task + chrom sizes -> windows.tsv + windows_summary.tsv."""
-    cfg = dict(smk.params.windows)
-    tasks = list(smk.params.tasks)
-    peak_files = list(smk.input.peaks)
-    if len(peak_files) != len(tasks):
-        raise BPNetInputError(f"expected one peak file per task ({len(tasks)}), got {len(peak_files)}")
-    chrom_sizes = read_chrom_sizes(smk.input.chrom_sizes)
-    blacklist = list(smk.input.get("blacklist", []) or [])
+def write_peak_windows(
+    peak_files: Mapping[str, str],
+    chrom_sizes_path: str,
+    windows_path: str,
+    summary_path: str,
+    windows_config: Mapping[str, Any],
+    blacklist: str | None = None,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> pd.DataFrame:
+    """Rule peak_windows: the peaks of every task + chrom sizes -> windows.tsv + windows_summary.tsv.
+
+    Args:
+        peak_files: ``{task: peak file}`` in task order.
+        chrom_sizes_path: the genome's chrom sizes.
+        windows_path, summary_path: the outputs (:func:`write_windows`, a TSV per task and split).
+        windows_config: the config's ``windows`` section (width, valid/test/exclude chroms,
+            merge_within).
+        blacklist: a BED of regions no window may overlap, or None.
+
+    Returns the windows table.
+    """
+    cfg = dict(windows_config)
+    chrom_sizes = read_chrom_sizes(chrom_sizes_path)
     peaks = {}
-    for task, path in zip(tasks, peak_files):
+    for task, path in peak_files.items():
         peaks[task] = read_peaks(path)
         log.info("task %s: %d peaks from %s", task, len(peaks[task]), path)
     windows, summary = make_windows(
@@ -526,9 +540,9 @@ def main(smk: Any, log: logging.Logger) -> None:
         valid_chroms=cfg.get("valid_chroms", ["chr2", "chr3", "chr4"]),
         test_chroms=cfg.get("test_chroms", ["chr1", "chr8", "chr9"]),
         exclude_chroms=cfg.get("exclude_chroms", ["chrX", "chrY", "chrM"]),
-        blacklist=blacklist[0] if blacklist else None,
+        blacklist=blacklist,
         merge_within=int(cfg.get("merge_within", 0)),
-        sources=dict(zip(tasks, map(str, peak_files))),
+        sources={task: str(path) for task, path in peak_files.items()},
         log=log,
     )
     log_summary(summary, log)
@@ -536,6 +550,7 @@ def main(smk: Any, log: logging.Logger) -> None:
         if not (windows["split"] == s).any():
             log.warning("the %s split has no windows (check windows.valid_chroms/test_chroms "
                         "against the genome's chromosome names)", s)
-    write_windows(smk.output.windows, windows)
-    summary.to_csv(smk.output.summary, sep="\t", index=False)
-    log.info("wrote %d windows to %s", len(windows), smk.output.windows)
+    write_windows(windows_path, windows)
+    summary.to_csv(summary_path, sep="\t", index=False)
+    log.info("wrote %d windows to %s", len(windows), windows_path)
+    return windows

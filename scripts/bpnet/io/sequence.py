@@ -8,9 +8,12 @@ the position axis flipped, and N stays N.
 
 from __future__ import annotations
 
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
+import pyfaidx
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -80,7 +83,6 @@ def read_fasta_windows(fasta, chroms, starts, length: int) -> np.ndarray:
     a chromosome end are an error (windowing drops such windows first). A chromosome missing from
     the FASTA is an error naming the FASTA.
     """
-    import pyfaidx
 
     fa = fasta if isinstance(fasta, pyfaidx.Fasta) else open_fasta(fasta)
     chroms = np.asarray(chroms)
@@ -168,8 +170,6 @@ def check_fasta_index(path) -> None:
     files; the user's ``.fai`` is never rewritten. No ``.fai`` (pyfaidx builds one) or a
     bgzip-compressed FASTA (offsets are into the uncompressed text) is not checked here.
     """
-    import os
-    from pathlib import Path
 
     fasta = Path(path)
     fai = Path(str(fasta) + ".fai")
@@ -215,7 +215,6 @@ def check_fasta_index(path) -> None:
 def open_fasta(path):
     """Open an indexed FASTA (pyfaidx, raw upper-case strings); a missing or bad file, or a
     ``.fai`` that no longer matches the FASTA (:func:`check_fasta_index`), is a clear error."""
-    import pyfaidx
 
     check_fasta_index(path)
     try:

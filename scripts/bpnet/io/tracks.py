@@ -6,10 +6,13 @@ bigWig values (no data) are zeros; a window array is ``(n_windows, length, n_tra
 
 from __future__ import annotations
 
+import math
+import struct
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+import pyBigWig
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bpnet.errors import BPNetInputError
@@ -61,7 +64,6 @@ def check_bigwig_complete(path: str | Path) -> None:
     opening it (and silently reads no data there); the file must also end with the bigWig magic
     number, as the writers leave it. Costs a few small reads, no scan of the data.
     """
-    import struct
 
     path = Path(path)
     size = path.stat().st_size
@@ -135,8 +137,6 @@ def bigwig_nonfinite(path: str | Path) -> str | None:
     max) in the sum. Positions with no data are not stored and do not count. pyBigWig's
     ``header()`` cannot be used: it crashes on a non-finite summary.
     """
-    import math
-    import struct
 
     with open(path, "rb") as fh:
         head = fh.read(64)
@@ -159,7 +159,6 @@ def bigwig_nonfinite(path: str | Path) -> str | None:
 def open_bigwig(path: str | Path):
     """Open a bigWig for reading; a missing, unreadable, truncated or corrupt file is a clear
     error (see :func:`check_bigwig_complete`)."""
-    import pyBigWig
 
     if not Path(path).exists():
         raise BPNetInputError(f"bigWig file {path} does not exist")
@@ -286,7 +285,6 @@ def write_bigwig(
 
     Runs of equal values become one bigWig entry, so constant stretches cost nothing.
     """
-    import pyBigWig
 
     offsets = offsets or {}
     bw = pyBigWig.open(str(path), "w")
@@ -339,7 +337,6 @@ class TrackWriter:
     """
 
     def __init__(self, paths: Sequence[str | Path], chrom_sizes: Mapping[str, int]):
-        import pyBigWig
 
         self.paths = [Path(p) for p in paths]
         self.chrom_sizes = dict(chrom_sizes)

@@ -42,8 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bpnet.model import channels_last
 from bpnet.errors import BPNetInputError
+from bpnet.model import channels_last
 
 DEFAULT_TASKS = ("Oct4", "Sox2", "Nanog", "Klf4")
 # Moving-average windows applied to the control profile (the paper's [1, 50]).

@@ -17,13 +17,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
+from typing import Any, Mapping
 
+import h5py
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save
 
 from bpnet.errors import BPNetInputError
+from bpnet.io.npz import read_npz
 from bpnet.model.network import DEFAULT_TASKS, BPNet, BPNetConfig
 
 FORMAT = "bpnet-pipeline"
@@ -42,7 +48,6 @@ def save_checkpoint(model: BPNet, path: str | Path, metadata: dict | None = None
     sorted keys, and the safetensors header (whose metadata map the Rust writer emits in hash
     order, different from run to run) is rewritten with the metadata keys sorted.
     """
-    from safetensors.torch import save
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {
@@ -72,7 +77,6 @@ def _canonical_safetensors(raw: bytes) -> bytes:
 
 def read_checkpoint_metadata(path: str | Path) -> dict[str, str]:
     """The metadata dict of a checkpoint (config JSON, format, anything saved with it)."""
-    from safetensors import safe_open
 
     path = Path(path)
     if not path.exists():
@@ -86,7 +90,6 @@ def read_checkpoint_metadata(path: str | Path) -> dict[str, str]:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> BPNet:
     """Load a model saved by :func:`save_checkpoint`."""
-    from safetensors.torch import load_file
 
     meta = read_checkpoint_metadata(path)
     if meta.get("format") != FORMAT or "config" not in meta:
@@ -168,7 +171,6 @@ def _h5_layer_weights(group, layer: str, path: str, used: set[str] | None = None
     """``{'kernel': ..., 'bias': ...}`` of a Keras layer group, wherever the datasets sit below it.
 
     The names (relative to ``group``) of the datasets read are added to ``used``."""
-    import h5py
 
     found: dict[str, np.ndarray] = {}
 
@@ -188,7 +190,6 @@ def _h5_layer_weights(group, layer: str, path: str, used: set[str] | None = None
 
 def _h5_datasets(group) -> list[str]:
     """Names (relative to ``group``) of every dataset below it."""
-    import h5py
 
     names: list[str] = []
 
@@ -234,7 +235,6 @@ def load_keras_h5(
     ``model`` section) must match the imported architecture. Anything else is a
     :class:`BPNetInputError` naming the layers or tensors.
     """
-    import h5py
 
     path = Path(path)
     if not path.exists():
@@ -378,7 +378,6 @@ def load_multimolecule(
     """
     name = "MultiMolecule state dict"
     if not isinstance(source, dict):
-        from safetensors.torch import load_file
 
         path = Path(source)
         name = str(path)
@@ -471,13 +470,19 @@ def import_weights(
     )
 
 
-def import_main(smk, log) -> None:
-    """Rule ``import_weights``: model.pretrained -> results/{exp}/model/model.safetensors."""
-    from bpnet.io.npz import read_npz
+def import_checkpoint(
+    weights: str,
+    dataset: str,
+    out_path: str,
+    expected: Mapping[str, Any] | None = None,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> BPNet:
+    """Rule ``import_weights``: ``model.pretrained`` -> model.safetensors for the dataset's tasks.
 
-    tasks = [str(t) for t in read_npz(smk.input.dataset, ["tasks"], "dataset", "build_dataset")["tasks"]]
-    # params.model: the experiment's model section; the imported network must be that one
-    expected = dict(getattr(getattr(smk, "params", None), "model", None) or {})
-    model = import_weights(smk.input.weights, tasks, expected=expected)
-    log.info("imported %s (%d parameters, tasks %s)", smk.input.weights, model.num_parameters, ", ".join(tasks))
-    save_checkpoint(model, smk.output.model, metadata={"imported_from": str(smk.input.weights)})
+    ``expected``: the experiment's ``model`` section; the imported network must be that one.
+    """
+    tasks = [str(t) for t in read_npz(dataset, ["tasks"], "dataset", "build_dataset")["tasks"]]
+    model = import_weights(weights, tasks, expected=dict(expected or {}))
+    log.info("imported %s (%d parameters, tasks %s)", weights, model.num_parameters, ", ".join(tasks))
+    save_checkpoint(model, out_path, metadata={"imported_from": str(weights)})
+    return model

@@ -42,9 +42,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bpnet.steps import metrics as M
+from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
 from bpnet.io.npz import load_predictions, save_predictions
+from bpnet.io.tracks import read_windows
+from bpnet.steps import metrics as M
 
 BINNED_METRICS = ("auprc", "random_auprc", "n_positive_bins", "n_negative_bins")
 UNBINNED_METRICS = (
@@ -480,52 +482,77 @@ def plot_top_peaks(
 # Rule entry points
 
 
-def _rule_inputs(smk: Any, log: logging.Logger):
-    """The checked inputs of rules evaluate and profile_plots: the dataset, tasks, evaluation
-    splits and ``{name: (index, profile)}`` of every predictions file (named by params.names)."""
-    from bpnet.data.dataset import load_dataset
-
-    ds_path = str(smk.input.dataset)
-    tasks = list(smk.params.tasks)
-    splits = list(smk.params.evaluation["splits"])
-    dataset = load_dataset(ds_path)
-    check_dataset_tasks(dataset, ds_path, tasks)
-    names = list(smk.params.names)
-    paths = [str(p) for p in smk.input.predictions]
-    if len(names) != len(paths):
-        raise ValueError(f"params.names {names} and input.predictions {paths} differ in length")
-    predictions = {}
-    for name, path in zip(names, paths):
-        predictions[name] = load_predictions(path, dataset, ds_path, splits)
-        log.info("read %s: %d windows from %s", name, len(predictions[name][0]), path)
-    return dataset, tasks, splits, predictions
+def load_scored(
+    dataset_path: str,
+    predictions: Mapping[str, str],
+    tasks: Sequence[str],
+    splits: Sequence[str],
+    log: logging.Logger = logging.getLogger(__name__),
+) -> tuple[Any, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The dataset and ``{name: (index, profile)}`` of every predictions file, each checked
+    against the dataset (tasks, and a prediction for every window of ``splits``)."""
+    dataset = load_dataset(dataset_path)
+    check_dataset_tasks(dataset, dataset_path, list(tasks))
+    scored = {}
+    for name, path in predictions.items():
+        scored[name] = load_predictions(path, dataset, dataset_path, list(splits))
+        log.info("read %s: %d windows from %s", name, len(scored[name][0]), path)
+    return dataset, scored
 
 
-def main(smk: Any, log: logging.Logger) -> None:
-    """Rule ``evaluate``: metrics.tsv, summary.json and metrics.png of every prediction set."""
-    evaluation = dict(smk.params.evaluation)
+def _plot_split(dataset: Any, splits: Sequence[str]) -> str:
+    """The first of ``splits`` that has windows (test by default)."""
+    present = set(np.asarray(dataset.split).astype(str))
+    return next((s for s in splits if s in present), splits[0])
+
+
+def evaluate_predictions(
+    dataset_path: str,
+    predictions: Mapping[str, str],
+    tasks: Sequence[str],
+    evaluation: Mapping[str, Any],
+    metrics_path: str,
+    summary_path: str,
+    plot_path: str,
+    seed: int = 0,
+    threads: int = 1,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> pd.DataFrame:
+    """Rule ``evaluate``: metrics.tsv, summary.json and metrics.png of every prediction set.
+
+    Args:
+        dataset_path: dataset.npz.
+        predictions: ``{name: predictions file}`` (``model``, and ``oracle`` with truth tracks).
+        tasks: task names, in the dataset's order.
+        evaluation: the config's ``evaluation`` section (splits, binsizes, thresholds).
+        metrics_path, summary_path, plot_path: the outputs.
+        seed: the seed of the random-baseline auPRC.
+        threads: tasks scored in parallel.
+
+    Returns the metrics table.
+    """
+    evaluation = dict(evaluation)
     check_thresholds(evaluation)
-    dataset, tasks, splits, predictions = _rule_inputs(smk, log)
+    splits = list(evaluation["splits"])
+    dataset, scored = load_scored(dataset_path, predictions, tasks, splits, log)
 
     table = evaluate(
-        dataset, predictions, splits, list(evaluation["binsizes"]), tasks,
-        seed=int(smk.params.seed),
+        dataset, scored, splits, list(evaluation["binsizes"]), list(tasks),
+        seed=int(seed),
         pos_min_threshold=evaluation.get("pos_min_threshold", M.POS_MIN_THRESHOLD),
         neg_max_threshold=evaluation.get("neg_max_threshold", M.NEG_MAX_THRESHOLD),
         required_min_pos_counts=evaluation.get(
             "required_min_pos_counts", M.REQUIRED_MIN_POS_COUNTS
         ),
         log=log,
-        threads=smk.threads,
+        threads=threads,
     )
-    write_table(table, smk.output.metrics)
+    write_table(table, metrics_path)
     summary = summarize(table)
-    Path(smk.output.summary).write_text(json.dumps(summary, indent=2) + "\n")
-    # Plot the first split that has windows (test by default).
-    present = set(np.asarray(dataset.split).astype(str))
-    plot_split = next((s for s in splits if s in present), splits[0])
-    totals = log_totals(dataset, predictions, plot_split, tasks)
-    plot_metrics(table, totals, plot_split, smk.output.plot)
+    Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
+    plot_split = _plot_split(dataset, splits)
+    totals = log_totals(dataset, scored, plot_split, list(tasks))
+    plot_metrics(table, totals, plot_split, plot_path)
     for name, per_split in summary["models"].items():
         for split, per_task in per_split.items():
             m = per_task["mean"]
@@ -533,28 +560,30 @@ def main(smk: Any, log: logging.Logger) -> None:
                 "%s %s: mean auPRC %s, count Spearman %s, count Pearson %s",
                 name, split, m["auprc"], m["count_spearman"], m["count_pearson"],
             )
+    return table
 
 
-def oracle_main(smk: Any, log: logging.Logger) -> None:
+def oracle_predictions(
+    dataset_path: str,
+    truth_bigwigs: Sequence[str],
+    tasks: Sequence[str],
+    splits: Sequence[str],
+    out_path: str,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> None:
     """Rule ``oracle_predictions``: the true expected-rate tracks at the evaluation windows.
 
-    Reads ``input.truth`` (bigWigs task1 +, task1 -, task2 +, ...) over the core window of every
-    dataset row of ``evaluation.splits`` and writes them in the predictions format.
+    Reads ``truth_bigwigs`` (task1 +, task1 -, task2 +, ...) over the core window of every
+    dataset row of ``splits`` and writes them in the predictions format.
     """
-    from bpnet.data.dataset import load_dataset
-    from bpnet.io.tracks import read_windows
-
-    ds_path = str(smk.input.dataset)
-    tasks = list(smk.params.tasks)
-    truth = [str(p) for p in smk.input.truth]
+    tasks, truth, splits = list(tasks), [str(p) for p in truth_bigwigs], list(splits)
     if len(truth) != 2 * len(tasks):
         raise BPNetInputError(
             f"config key data.truth: expected a pos and a neg bigWig for each of the tasks "
             f"{tasks} ({2 * len(tasks)} files), got {len(truth)}"
         )
-    dataset = load_dataset(ds_path)
-    check_dataset_tasks(dataset, ds_path, tasks)
-    splits = list(smk.params.evaluation["splits"])
+    dataset = load_dataset(dataset_path)
+    check_dataset_tasks(dataset, dataset_path, tasks)
     rows = np.flatnonzero(np.isin(np.asarray(dataset.split).astype(str), splits))
     log.info("reading %d truth tracks over %d windows of %s", len(truth), len(rows), splits)
     profile = read_windows(
@@ -565,18 +594,23 @@ def oracle_main(smk: Any, log: logging.Logger) -> None:
         raise BPNetInputError(
             f"truth bigWigs {truth} hold negative values; expected rates must be >= 0"
         )
-    save_predictions(smk.output[0], rows, profile, tasks)
-    log.info("wrote oracle predictions for %d windows to %s", len(rows), smk.output[0])
+    save_predictions(out_path, rows, profile, tasks)
+    log.info("wrote oracle predictions for %d windows to %s", len(rows), out_path)
 
 
-def profile_plots_main(smk: Any, log: logging.Logger) -> None:
-    """Rule ``profile_plots``: observed vs predicted profiles at the top peaks of each task.
-
-    Plots the first of ``evaluation.splits`` that has windows (test by default).
-    """
-    dataset, tasks, splits, predictions = _rule_inputs(smk, log)
-    present = set(np.asarray(dataset.split).astype(str))
-    split = next((s for s in splits if s in present), splits[0])
-    top = plot_top_peaks(dataset, predictions, tasks, split, int(smk.params.n_windows), smk.output.plot)
+def profile_plots(
+    dataset_path: str,
+    predictions: Mapping[str, str],
+    tasks: Sequence[str],
+    splits: Sequence[str],
+    n_windows: int,
+    plot_path: str,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> None:
+    """Rule ``profile_plots``: observed vs predicted profiles at the top peaks of each task,
+    in the first of ``splits`` that has windows (test by default)."""
+    dataset, scored = load_scored(dataset_path, predictions, tasks, splits, log)
+    split = _plot_split(dataset, list(splits))
+    top = plot_top_peaks(dataset, scored, list(tasks), split, int(n_windows), plot_path)
     for task, rows in zip(tasks, top):
         log.info("%s: top %s windows are dataset rows %s", task, split, rows.tolist())

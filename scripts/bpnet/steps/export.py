@@ -29,15 +29,20 @@ memory, and run-length encoding gains nothing on real-valued predictions.)
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from bpnet.errors import BPNetInputError
+from bpnet.hardware import setup_inference
 from bpnet.io.npz import read_npz
 from bpnet.io.sequence import N_CODE, open_fasta, read_fasta_windows
 from bpnet.io.tracks import TrackWriter, read_chrom_sizes, read_windows, track_paths
+from bpnet.model.weights import load_checkpoint
+from bpnet.progress import progress_bar
+from bpnet.steps.predict import predict_profile
 
 # Tiles predicted per chunk: 512 tiles of 1 kb with 8 channels are 16 MB of float32 predictions.
 CHUNK_TILES = 512
@@ -365,63 +370,76 @@ def count_tiles(chrom_sizes: Mapping[str, int], chroms: Sequence[str], width: in
 # --------------------------------------------------------------------------------------------
 
 
-def _check_outputs(outputs: Sequence[str], tasks: Sequence[str]) -> list[Path]:
-    """The rule's outputs must be ``{task}.{pos,neg}.bw`` in channel order (a rule bug otherwise)."""
+def export_tracks(
+    outputs: Sequence[str],
+    tasks: Sequence[str],
+    export_config: Mapping[str, Any],
+    chrom_sizes: str,
+    dataset: str,
+    predictions: str | None = None,
+    model: str | None = None,
+    fasta: str | None = None,
+    control: Sequence[str] = (),
+    device: str = "auto",
+    kernels: str = "auto",
+    threads: int = 1,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> None:
+    """Rule ``export_tracks_<exp>``: write ``{task}.{pos,neg}.bw`` (``outputs``, channel order).
+
+    Args:
+        outputs: the ``2 T`` bigWigs, in the order of :func:`bpnet.io.tracks.track_paths`.
+        tasks: task names.
+        export_config: the config's ``export`` section (``regions``, ``tile_overlap``).
+        chrom_sizes: the genome's chrom sizes (every chromosome goes into each header).
+        dataset: dataset.npz (test mode: the windows; tiling: the training width).
+        predictions: test mode: rule predict's model.npz.
+        model, fasta, control: tiling: the checkpoint, the genome, and the control bigWigs
+            ``[pos, neg]`` when the model uses them.
+        device, kernels, threads: where and how the tiles are predicted.
+    """
+    tasks = list(tasks)
     paths = [Path(p) for p in outputs]
     expected = [p.name for p in track_paths(".", tasks)]
     if [p.name for p in paths] != expected:
         raise ValueError(f"export_tracks outputs {[p.name for p in paths]} != channel order {expected}")
-    return paths
-
-
-def main(smk, log) -> None:
-    """Rule ``export_tracks``: write ``results/{exp}/tracks/{task}.{pos,neg}.bw``."""
-    from bpnet.hardware import setup_inference
-    from bpnet.steps.predict import predict_profile
-    from bpnet.progress import progress_bar
-
-    cfg = smk.params.export
-    tasks = list(smk.params.tasks)
-    paths = _check_outputs(list(smk.output), tasks)
-    chrom_sizes = read_chrom_sizes(smk.input.chrom_sizes)
-    regions, overlap = cfg["regions"], int(cfg["tile_overlap"])
+    sizes = read_chrom_sizes(chrom_sizes)
+    regions, overlap = export_config["regions"], int(export_config["tile_overlap"])
 
     if regions == "test":
-        chroms, starts, profile = load_test_predictions(smk.input.predictions, smk.input.dataset, tasks)
+        chroms, starts, profile = load_test_predictions(predictions, dataset, tasks)
         log.info("stitching %d test windows of %d bp on %d chromosome(s), nearest window centre wins",
                  len(starts), profile.shape[1], len(set(chroms)))
-        with TrackWriter(paths, chrom_sizes) as writer:
+        with TrackWriter(paths, sizes) as writer:
             written = export_test_windows(writer, chroms, starts, profile)
         log.info("wrote %d bases x %d tracks to %s", written, len(paths), paths[0].parent)
         return
 
-    from bpnet.model.weights import load_checkpoint
-
-    chroms = resolve_regions(regions, chrom_sizes, smk.input.chrom_sizes)
-    width = int(read_npz(smk.input.dataset, ["width"], "dataset", "build_dataset")["width"])
+    chroms = resolve_regions(regions, sizes, chrom_sizes)
+    width = int(read_npz(dataset, ["width"], "dataset", "build_dataset")["width"])
     check_tile_overlap(width, overlap)
-    model = load_checkpoint(smk.input.model)
-    if list(model.config.tasks) != tasks:
+    net = load_checkpoint(model)
+    if list(net.config.tasks) != tasks:
         raise BPNetInputError(
-            f"checkpoint {smk.input.model} predicts tasks {list(model.config.tasks)}, but data.tasks is "
+            f"checkpoint {model} predicts tasks {list(net.config.tasks)}, but data.tasks is "
             f"{tasks}; retrain the model"
         )
-    device = setup_inference(model, smk.params.device, smk.params.kernels, smk.threads, log)
-    control_paths = list(getattr(smk.input, "control", [])) if model.config.use_control else []
-    if model.config.use_control and len(control_paths) != 2:
+    device = setup_inference(net, device, kernels, threads, log)
+    control_paths = list(control) if net.config.use_control else []
+    if net.config.use_control and len(control_paths) != 2:
         raise BPNetInputError(
-            f"checkpoint {smk.input.model} uses a control track, but no control bigWigs reach the rule: "
+            f"checkpoint {model} uses a control track, but no control bigWigs reach the rule: "
             "set model.use_control: true and data.control.pos / data.control.neg"
         )
-    half_field = model.config.receptive_field // 2 + model.config.profile_kernel // 2
+    half_field = net.config.receptive_field // 2 + net.config.profile_kernel // 2
     log.info("tiling %d chromosome(s) with %d bp tiles, step %d bp (tile_overlap %d; the model sees "
              "+-%d bp) on %s", len(chroms), width, width - 2 * overlap, overlap, half_field, device)
 
     def predict(codes, control):
-        return predict_profile(model, codes, control, device=device)
+        return predict_profile(net, codes, control, device=device)
 
-    total = count_tiles(chrom_sizes, chroms, width, overlap)
-    with TrackWriter(paths, chrom_sizes) as writer, progress_bar(log, total, "export tracks", unit="tile") as bar:
-        export_tiled(writer, smk.input.fasta, chroms, width, overlap, predict, control_paths, progress=bar)
+    total = count_tiles(sizes, chroms, width, overlap)
+    with TrackWriter(paths, sizes) as writer, progress_bar(log, total, "export tracks", unit="tile") as bar:
+        export_tiled(writer, fasta, chroms, width, overlap, predict, control_paths, progress=bar)
     log.info("wrote %d bp of %d chromosome(s) x %d tracks to %s",
-             sum(chrom_sizes[c] for c in chroms), len(chroms), len(paths), paths[0].parent)
+             sum(sizes[c] for c in chroms), len(chroms), len(paths), paths[0].parent)

@@ -7,14 +7,18 @@ encode each batch on the device, so a large set never exists as a float one-hot 
 from __future__ import annotations
 
 import logging
+from typing import Sequence
 
 import numpy as np
 import torch
 
+from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
-from bpnet.io.sequence import codes_to_one_hot
 from bpnet.hardware import inference_batch_size, setup_inference
+from bpnet.io.npz import save_predictions
+from bpnet.io.sequence import codes_to_one_hot
 from bpnet.model.network import BPNet, postprocess
+from bpnet.model.weights import load_checkpoint
 from bpnet.progress import progress_bar
 
 
@@ -76,27 +80,32 @@ def predict_profile(
     return track.numpy().astype(np.float32, copy=False)
 
 
-def main(smk, log) -> None:
-    """Rule ``predict``: the trained model's predictions on the windows of the evaluation splits.
+def predict_dataset(
+    dataset_path: str,
+    model_path: str,
+    out_path: str,
+    splits: Sequence[str],
+    device: str = "auto",
+    kernels: str = "auto",
+    threads: int = 1,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> None:
+    """Rule ``predict``: the trained model's predictions on the windows of ``splits``.
 
-    Writes ``predictions/model.npz``: ``index`` (rows of dataset.npz), ``profile`` ``(M, W, C)``
-    postprocessed expected counts over the core window, ``tasks``.
+    Writes ``out_path`` (:func:`bpnet.io.npz.save_predictions`): ``index`` (rows of dataset.npz),
+    ``profile`` ``(M, W, C)`` postprocessed expected counts over the core window, ``tasks``.
     """
-    from bpnet.data.dataset import load_dataset
-    from bpnet.io.npz import save_predictions
-    from bpnet.model.weights import load_checkpoint
-
-    dataset = load_dataset(smk.input.dataset)
-    model = load_checkpoint(smk.input.model)
+    dataset = load_dataset(dataset_path)
+    model = load_checkpoint(model_path)
     if tuple(model.config.tasks) != tuple(dataset.tasks):
         raise BPNetInputError(
-            f"{smk.input.model} predicts tasks {model.config.tasks}, but {smk.input.dataset} has {tuple(dataset.tasks)}"
+            f"{model_path} predicts tasks {model.config.tasks}, but {dataset_path} has {tuple(dataset.tasks)}"
         )
-    device = setup_inference(model, smk.params.device, smk.params.kernels, smk.threads, log)
-    index = np.flatnonzero(np.isin(dataset.split, list(smk.params.splits)))
+    device = setup_inference(model, device, kernels, threads, log)
+    index = np.flatnonzero(np.isin(dataset.split, list(splits)))
     c, w = dataset.extra_context, dataset.width
     control = None if dataset.control is None or not model.config.use_control else dataset.control[index, c:c + w]
-    log.info("predicting %d windows (%s) on %s", len(index), ", ".join(smk.params.splits), device)
+    log.info("predicting %d windows (%s) on %s", len(index), ", ".join(splits), device)
     profile = predict_profile(model, dataset.sequence[index, c:c + w], control,
                               batch_size=inference_batch_size(device), device=device, log=log)
-    save_predictions(smk.output.predictions, index, profile, dataset.tasks)
+    save_predictions(out_path, index, profile, dataset.tasks)

@@ -21,12 +21,13 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 
+from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
 from bpnet.hardware import (
     choose_kernels,
@@ -37,10 +38,10 @@ from bpnet.hardware import (
     resolve_device,
     usable_threads,
 )
-from bpnet.model.network import BPNet, BPNetConfig, bpnet_loss, init_weights
 from bpnet.io.sequence import codes_to_one_hot
-from bpnet.progress import progress_bar
+from bpnet.model.network import BPNet, BPNetConfig, bpnet_loss, init_weights
 from bpnet.model.weights import save_checkpoint
+from bpnet.progress import progress_bar
 
 
 @dataclass
@@ -529,31 +530,49 @@ def plot_history(history: pd.DataFrame, path: str | Path) -> None:
     plt.close(fig)
 
 
-def main(smk, log) -> None:
-    """Rule ``train``: dataset.npz -> model.safetensors, history.tsv, training_curve.png."""
-    from bpnet.data.dataset import load_dataset
+def train_and_save(
+    dataset_path: str,
+    model_path: str,
+    history_path: str,
+    curve_path: str,
+    model_section: Mapping[str, Any],
+    training_section: Mapping[str, Any],
+    seed: int,
+    device: str = "auto",
+    kernels: str = "auto",
+    threads: int = 1,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> tuple[BPNet, pd.DataFrame]:
+    """Rule ``train``: dataset.npz -> model.safetensors, history.tsv, training_curve.png.
 
-    dataset = load_dataset(smk.input.dataset)
-    model_cfg = dict(smk.params.model)
+    Args:
+        dataset_path: dataset.npz of rule build_dataset.
+        model_path, history_path, curve_path: the outputs.
+        model_section, training_section: the config's ``model`` and ``training`` sections.
+        seed, device, kernels: the config's top-level keys.
+        threads: the cores the job may use (torch never runs more).
+
+    Returns the trained model (best epoch, count head refit) and the history table.
+    """
+    dataset = load_dataset(dataset_path)
     model_config = BPNetConfig(
-        hidden_size=model_cfg["hidden_size"],
-        stem_kernel=model_cfg["stem_kernel"],
-        num_dilated_layers=model_cfg["num_dilated_layers"],
-        dilated_kernel=model_cfg["dilated_kernel"],
-        profile_kernel=model_cfg["profile_kernel"],
-        use_control=model_cfg["use_control"],
+        hidden_size=model_section["hidden_size"],
+        stem_kernel=model_section["stem_kernel"],
+        num_dilated_layers=model_section["num_dilated_layers"],
+        dilated_kernel=model_section["dilated_kernel"],
+        profile_kernel=model_section["profile_kernel"],
+        use_control=model_section["use_control"],
         tasks=tuple(dataset.tasks),
     )
-    training = dict(smk.params.training)
-    training["threads"] = usable_threads(smk.threads, log)  # torch threads: the rule's, at most the cores it has
-    cfg = TrainingConfig.from_config(training, seed=smk.params.seed, device=smk.params.device,
-                                     kernels=smk.params.kernels)
-    out_dir = Path(smk.output.model).parent
+    training = dict(training_section)
+    training["threads"] = usable_threads(threads, log)  # torch threads: the rule's, at most the cores it has
+    cfg = TrainingConfig.from_config(training, seed=seed, device=device, kernels=kernels)
+    out_dir = Path(model_path).parent
     model, history = train_model(dataset, model_config, cfg, out_dir, log)
     best = history.loc[history["valid_loss"].idxmin()]
     save_checkpoint(
         model,
-        smk.output.model,
+        model_path,
         metadata={
             "best_epoch": int(best["epoch"]),
             "best_valid_loss": float(best["valid_loss"]),
@@ -563,7 +582,8 @@ def main(smk, log) -> None:
             "setup": model.training_setup,  # device, CPU, kernels and precision actually used
         },
     )
-    history.to_csv(smk.output.history, sep="\t", index=False)
-    plot_history(history, smk.output.curve)
+    history.to_csv(history_path, sep="\t", index=False)
+    plot_history(history, curve_path)
     (out_dir / "resume.pt").unlink(missing_ok=True)
-    log.info("best epoch %d, valid loss %.4f; model written to %s", best["epoch"], best["valid_loss"], smk.output.model)
+    log.info("best epoch %d, valid loss %.4f; model written to %s", best["epoch"], best["valid_loss"], model_path)
+    return model, history

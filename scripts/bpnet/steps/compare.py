@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from bpnet.errors import BPNetInputError
-from bpnet.io.npz import read_npz
+from bpnet.io.npz import read_npz, write_npz
 
 # The headline numbers of the comparison: (metric, binsize) -> column name.
 HEADLINE = {
@@ -81,20 +81,24 @@ def plot_comparison(table: pd.DataFrame, path: str | Path, split: str = "test") 
     plt.close(fig)
 
 
-def ensemble_main(smk, log: logging.Logger) -> None:
-    """Rule ``ensemble_predictions``: average the members' predictions."""
-    from bpnet.io.npz import write_npz
+def write_ensemble(
+    members: Sequence[str | Path], out_path: str | Path, log: logging.Logger = logging.getLogger(__name__)
+) -> None:
+    """Rule ``ensemble_predictions``: the members' predictions averaged into ``out_path``."""
+    log.info("averaging %d members: %s", len(members), ", ".join(map(str, members)))
+    write_npz(out_path, average_predictions(list(members)))
 
-    log.info("averaging %d members: %s", len(smk.input), ", ".join(map(str, smk.input)))
-    write_npz(smk.output[0], average_predictions(list(smk.input)))
 
-
-def compare_main(smk, log: logging.Logger) -> None:
-    """Rule ``compare_experiments``: the comparison table and plot of all experiments."""
-    tables = {}
-    for name, path in zip(smk.params.names, smk.input):
-        tables[name] = pd.read_csv(path, sep="\t")
+def compare_experiments(
+    metrics: Mapping[str, str | Path],
+    table_path: str | Path,
+    plot_path: str | Path,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> pd.DataFrame:
+    """Rule ``compare_experiments``: the comparison table and plot of ``{name: metrics.tsv}``."""
+    tables = {name: pd.read_csv(path, sep="\t") for name, path in metrics.items()}
     table = comparison_table(tables)
-    table.to_csv(smk.output.table, sep="\t", index=False, float_format="%.4f")
-    plot_comparison(table, smk.output.plot)
+    table.to_csv(table_path, sep="\t", index=False, float_format="%.4f")
+    plot_comparison(table, plot_path)
     log.info("compared %d experiments:\n%s", len(tables), table.to_string(index=False))
+    return table
