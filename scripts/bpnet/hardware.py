@@ -149,9 +149,9 @@ def bf16_capability(device_type: str, cpu: CpuInfo | None = None,
     capability does not settle it and only timing both can tell.
 
     - CUDA: native from compute capability 8.0 (Ampere) on, where bf16 runs on the tensor cores;
-    - CPU: no when oneDNN has no bf16 kernels (AVX2: emulated, 7-8x slower than float32 per
-      training step); yes with native bf16 instructions (avx512_bf16, amx_bf16: 2-3x faster per
-      step); otherwise (AVX-512 without them, Arm) undecided.
+    - CPU: no when oneDNN has no bf16 kernels (AVX2: emulated, several times slower than
+      float32); yes with native bf16 instructions (avx512_bf16, amx_bf16); otherwise (AVX-512
+      without them, Arm) undecided. The figures: benchmarks/README.md (bench_train.py).
     """
     if device_type == "cuda":
         if cuda_capability is None:
@@ -210,10 +210,9 @@ def choose_kernels(setting: str, device_type: str, cpu: CpuInfo | None = None) -
     """How the convolutions run (``plain`` or ``channels_last``, see :mod:`bpnet.model.channels_last`):
     ``(kernels, why)``. ``setting`` is the config's ``kernels``; ``auto`` decides by the hardware.
 
-    Measured per training step of BPNet-OSKN (benchmarks/bench_kernels.py, 2 threads, passes of
-    64 windows): channels-last is 1.08x (AVX2, float32), 1.24x (AVX-512, float32) and 2.2x
-    (AVX-512 BF16, bf16) as fast as torch's ``nn.Conv1d``, and 1.35-2x in prediction; on one AVX2
-    thread the two tie. So ``auto`` takes channels-last on x86 CPUs and on CUDA (cuDNN's
+    benchmarks/bench_kernels.py measures both per training step and prediction pass (figures in
+    benchmarks/README.md): channels-last was faster on every x86 CPU measured, AVX2 and AVX-512,
+    in float32 and bf16. So ``auto`` takes channels-last on x86 CPUs and on CUDA (cuDNN's
     tensor-core kernels are channels-last; benchmarks/gpu_check.sh measures both), and the plain
     path on CPUs where nothing was measured (Arm, Apple Silicon).
     """
@@ -232,8 +231,7 @@ def choose_kernels(setting: str, device_type: str, cpu: CpuInfo | None = None) -
 def micro_batch_size(device: torch.device) -> int:
     """Windows per forward / backward pass in training: a batch of 128 runs as passes of 64 whose
     gradients add up to the batch's (the same step) on CPU, where the smaller activations stay in
-    cache: 1.07-1.2x as many windows/s (benchmarks/bench_kernels.py, AVX2 and AVX-512); whole
-    batches on a GPU."""
+    cache and more windows/s pass (benchmarks/bench_kernels.py); whole batches on a GPU."""
     return 64 if device.type == "cpu" else 1 << 30
 
 
@@ -281,10 +279,9 @@ def setup_inference(model: torch.nn.Module, device: str, kernels: str, threads: 
 def oversubscribed_openmp(cores: int | None, environ: MutableMapping[str, str] = os.environ) -> bool:
     """Let OpenMP threads wait passively when Snakemake's ``cores`` exceed the machine's; True if set.
 
-    torch's OpenMP threads spin while they wait for each other: the fastest on free cores, but a
-    training step took 2-2.5x as long when another process held one of the 2 cores
-    (benchmarks/bench_threads.py: 3.3-4.1 s vs 1.6 s with ``OMP_WAIT_POLICY=PASSIVE``), while on
-    free cores passive waiting costs 20% (0.93 vs 0.77 s). Local jobs share cores exactly when
+    torch's OpenMP threads spin while they wait for each other: the fastest on free cores, but
+    much slower when another process holds one of them, where passive waiting wins
+    (benchmarks/bench_threads.py measures both). Local jobs share cores exactly when
     ``--cores`` is above the cores the machine has, so only then is ``OMP_WAIT_POLICY=PASSIVE``
     set (in ``environ``, which the jobs inherit); a value the user set is kept.
     """

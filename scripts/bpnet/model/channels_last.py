@@ -45,8 +45,8 @@ def conv_module_nlc(conv: nn.Conv1d, x: Tensor) -> Tensor:
 class WideConv(torch.autograd.Function):
     """:func:`conv1d_nlc` whose weight gradient is one GEMM over the unfolded output gradient.
 
-    For the profile heads (64 channels in, 8 out, 25 bp) oneDNN's weight gradient takes ~3x as
-    long as that GEMM on an AVX-512 CPU. Inputs share one dtype (the caller casts the weights
+    For the profile heads (64 channels in, 8 out, 25 bp) oneDNN's weight gradient is slower than
+    that GEMM (benchmarks/bench_kernels.py). Inputs share one dtype (the caller casts the weights
     under autocast).
     """
 

@@ -17,9 +17,10 @@ Oct4+, Oct4-, Sox2+, Sox2-, Nanog+, Nanog-, Klf4+, Klf4- at the defaults. Every 
 
 Inputs and outputs are channels-last ``(B, L, C)``. The modules hold torch's own layers and call
 them on ``(B, C, L)`` (the plain path, ``kernels="plain"``); ``kernels="channels_last"`` runs the
-same parameters through :mod:`bpnet.model.channels_last`, which keeps every tensor ``(B, L, C)`` and is
-faster on CPUs with AVX-512 and slower on AVX2 ones (``bpnet.hardware.choose_kernels`` picks per
-machine). Both paths compute the same function; the tests check outputs and gradients to 1e-9.
+same parameters through :mod:`bpnet.model.channels_last`, which keeps every tensor ``(B, L, C)``
+(``bpnet.hardware.choose_kernels`` picks the path per machine, from what
+benchmarks/bench_kernels.py measured). Both paths compute the same function; the tests check
+outputs and gradients to 1e-9.
 
 The count head predicts ``log(1 + total)`` per strand (the official training target). The usable
 track is therefore ``softmax(profile_logits over positions) * (exp(count_logits) - 1)``; see
