@@ -32,6 +32,7 @@ try:
 except BPNetInputError as err:
     _config_error(err)
 
+
 def _validate(cfg):
     """Check a config against the schema (filling defaults); a violation is first printed as one
     line naming the key."""
@@ -245,7 +246,9 @@ def experiment_outputs(exp):
     ]
     if not pretrained(exp):
         out.append(f"results/{exp}/model/training_curve.png")
-    out += expand("results/{exp}/tracks/{task}.{strand}.bw", exp=exp, task=task_names(exp), strand=["pos", "neg"])
+    out += expand(
+        "results/{exp}/tracks/{task}.{strand}.bw", exp=exp, task=task_names(exp), strand=["pos", "neg"]
+    )
     out += interpretation_outputs(exp)  # [] unless interpretation.enabled
     return out
 
@@ -387,7 +390,10 @@ def interpretation_outputs(exp, always=False):
     out = [_interp(exp, "contrib.npz")]
     out.append(_interp(exp, "tracks"))
     for task in task_names(exp):
-        out += [_interp(exp, f"modisco/{task}/{name}") for name in ("modisco.h5", "motifs.meme", "cwms.meme", "patterns.tsv", "logos")]
+        out += [
+            _interp(exp, f"modisco/{task}/{name}")
+            for name in ("modisco.h5", "motifs.meme", "cwms.meme", "patterns.tsv", "logos")
+        ]
     out += [_interp(exp, n) for n in ("instances.tsv", "motifs.tsv", "syntax.tsv", "syntax_summary.tsv")]
     out.append(_interp(exp, "syntax"))
     if cfg["truth_instances"]:

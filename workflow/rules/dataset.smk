@@ -10,21 +10,21 @@ rule build_dataset:
         control=control_bigwigs,
     output:
         dataset="results/{exp}/dataset.npz",
-    params:
-        dataset=exp_value("dataset"),
-        tasks=tasks_of,
-        nan_as_zero=nan_as_zero,
     log:
         "logs/{exp}/build_dataset.log",
     benchmark:
         "results/{exp}/benchmarks/build_dataset.tsv"
+    conda:
+        "../../envs/bpnet.yaml"
     threads: 1
     resources:
         # The arrays of ~150k paper windows (uint16 counts, 8 channels) take ~2.5 GB, plus one
         # float32 track (~0.6 GB) while reading.
         mem_mb=scaled_mem(8000),
         runtime=60,
-    conda:
-        "../../envs/bpnet.yaml"
+    params:
+        dataset=exp_value("dataset"),
+        tasks=tasks_of,
+        nan_as_zero=nan_as_zero,
     script:
         "../../scripts/build_dataset.py"

@@ -15,24 +15,24 @@
 rule download:
     output:
         "resources/{path}",
+    log:
+        "logs/download/{path}.log",
     wildcard_constraints:
         # Only the configured destinations; "(?!)" matches nothing when there are none.
         path=_alternatives(sorted(DOWNLOAD_BY_PATH)),
+    localrule: True  # cluster compute nodes often have no internet access
+    conda:
+        "../../envs/bpnet.yaml"
+    threads: 1
+    resources:
+        mem_mb=scaled_mem(1000),
+        runtime=600,
     params:
         # What is downloaded (a changed url or sha256 reruns it). download.retries, .timeout and
         # .backoff are read from the config by the script: they are not part of the result and
         # changing them must not trigger a re-download.
         name=download_name,
         entry=download_entry,
-    log:
-        "logs/download/{path}.log",
-    localrule: True  # cluster compute nodes often have no internet access
-    threads: 1
-    resources:
-        mem_mb=scaled_mem(1000),
-        runtime=600,
-    conda:
-        "../../envs/bpnet.yaml"
     script:
         "../../scripts/download.py"
 
@@ -48,17 +48,17 @@ for _name, _entry in DOWNLOADS.items():
             archive=_entry["dest"],
         output:
             list(_entry["members"].values()),
-        params:
-            name=_name,
-            members=dict(_entry["members"]),
         log:
             f"logs/download/extract_{_name}.log",
+        conda:
+            "../../envs/bpnet.yaml"
         threads: 1
         resources:
             mem_mb=scaled_mem(1000),
             runtime=240,  # one pass through the 31 GB data.tar.gz at gunzip speed
-        conda:
-            "../../envs/bpnet.yaml"
+        params:
+            name=_name,
+            members=dict(_entry["members"]),
         script:
             "../../scripts/extract_archive.py"
 

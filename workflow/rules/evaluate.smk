@@ -11,20 +11,20 @@ rule oracle_predictions:
         truth=truth_bigwigs,
     output:
         "results/{exp}/predictions/oracle.npz",
-    params:
-        evaluation=exp_value("evaluation"),
-        tasks=tasks_of,
     log:
         "logs/{exp}/oracle_predictions.log",
     benchmark:
         "results/{exp}/benchmarks/oracle_predictions.tsv"
+    conda:
+        "../../envs/bpnet.yaml"
     threads: 1
     resources:
         # the dataset is loaded whole; the oracle profile is at most as large again in float32
         mem_mb=scaled_mem(input_mem(4)),
         runtime=30,
-    conda:
-        "../../envs/bpnet.yaml"
+    params:
+        evaluation=exp_value("evaluation"),
+        tasks=tasks_of,
     script:
         "../../scripts/oracle_predictions.py"
 
@@ -47,22 +47,22 @@ rule evaluate:
             subcategory="{exp}",
             caption="../report/metrics_plot.rst",
         ),
-    params:
-        evaluation=exp_value("evaluation"),
-        tasks=tasks_of,
-        names=scored_models,
-        seed=exp_value("seed"),
     log:
         "logs/{exp}/evaluate.log",
     benchmark:
         "results/{exp}/benchmarks/evaluate.tsv"
+    conda:
+        "../../envs/bpnet.yaml"
     threads: 2  # tasks scored in parallel
     resources:
         # dataset + predictions in memory, plus float64 copies of one split and two tasks at a time
         mem_mb=scaled_mem(input_mem(4)),
         runtime=60,
-    conda:
-        "../../envs/bpnet.yaml"
+    params:
+        evaluation=exp_value("evaluation"),
+        tasks=tasks_of,
+        names=scored_models,
+        seed=exp_value("seed"),
     script:
         "../../scripts/evaluate.py"
 
@@ -79,18 +79,18 @@ rule profile_plots:
             subcategory="{exp}",
             caption="../report/top_peaks.rst",
         ),
+    log:
+        "logs/{exp}/profile_plots.log",
+    conda:
+        "../../envs/bpnet.yaml"
+    threads: 1
+    resources:
+        mem_mb=scaled_mem(input_mem(2)),
+        runtime=10,
     params:
         evaluation=exp_value("evaluation"),
         tasks=tasks_of,
         names=scored_models,
         n_windows=3,
-    log:
-        "logs/{exp}/profile_plots.log",
-    threads: 1
-    resources:
-        mem_mb=scaled_mem(input_mem(2)),
-        runtime=10,
-    conda:
-        "../../envs/bpnet.yaml"
     script:
         "../../scripts/profile_plots.py"

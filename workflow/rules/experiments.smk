@@ -10,12 +10,12 @@ rule ensemble_predictions:
         "results/{ensemble}/predictions/model.npz",
     log:
         "logs/{ensemble}/ensemble_predictions.log",
+    conda:
+        "../../envs/bpnet.yaml"
     threads: 1
     resources:
         mem_mb=scaled_mem(input_mem(3, per_file=True)),
         runtime=30,
-    conda:
-        "../../envs/bpnet.yaml"
     script:
         "../../scripts/ensemble_predictions.py"
 
@@ -24,17 +24,21 @@ rule compare_experiments:
     input:
         expand("results/{exp}/evaluation/metrics.tsv", exp=list(EXPERIMENTS) + list(ENSEMBLES)),
     output:
-        table=report("results/comparison/experiments.tsv", category="Experiments", caption="../report/experiments.rst"),
-        plot=report("results/comparison/experiments.png", category="Experiments", caption="../report/experiments.rst"),
-    params:
-        names=list(EXPERIMENTS) + list(ENSEMBLES),
+        table=report(
+            "results/comparison/experiments.tsv", category="Experiments", caption="../report/experiments.rst"
+        ),
+        plot=report(
+            "results/comparison/experiments.png", category="Experiments", caption="../report/experiments.rst"
+        ),
     log:
         "logs/compare_experiments.log",
+    conda:
+        "../../envs/bpnet.yaml"
     threads: 1
     resources:
         mem_mb=scaled_mem(1000),
         runtime=10,
-    conda:
-        "../../envs/bpnet.yaml"
+    params:
+        names=list(EXPERIMENTS) + list(ENSEMBLES),
     script:
         "../../scripts/compare_experiments.py"

@@ -12,22 +12,27 @@ for _exp in experiment_names():
         input:
             **export_inputs(_exp),
         output:
-            expand("results/{exp}/tracks/{task}.{strand}.bw", exp=_exp, task=task_names(_exp), strand=["pos", "neg"]),
-        params:
-            export=exp_config(_exp)["export"],
-            tasks=task_names(_exp),
-            device=exp_config(_exp)["device"],
-            kernels=exp_config(_exp)["kernels"],
+            expand(
+                "results/{exp}/tracks/{task}.{strand}.bw",
+                exp=_exp,
+                task=task_names(_exp),
+                strand=["pos", "neg"],
+            ),
         log:
             f"logs/{_exp}/export_tracks.log",
         benchmark:
             f"results/{_exp}/benchmarks/export_tracks.tsv"
+        conda:
+            "../../envs/bpnet.yaml"
         threads: 4
         resources:
             mem_mb=scaled_mem(export_mem(_exp)),
             # a mammalian genome on CPU is ~5 M tiles of 0.26 GFLOP each: hours
             runtime=24 * 60 if export_is_tiling(_exp) else 30,
-        conda:
-            "../../envs/bpnet.yaml"
+        params:
+            export=exp_config(_exp)["export"],
+            tasks=task_names(_exp),
+            device=exp_config(_exp)["device"],
+            kernels=exp_config(_exp)["kernels"],
         script:
             "../../scripts/export_tracks.py"

@@ -9,16 +9,16 @@ rule peak_windows:
     output:
         windows="results/{exp}/windows.tsv",
         summary="results/{exp}/windows_summary.tsv",
-    params:
-        windows=exp_value("windows"),
-        tasks=tasks_of,
     log:
         "logs/{exp}/peak_windows.log",
+    conda:
+        "../../envs/bpnet.yaml"
     threads: 1
     resources:
         mem_mb=scaled_mem(2000),
         runtime=15,
-    conda:
-        "../../envs/bpnet.yaml"
+    params:
+        windows=exp_value("windows"),
+        tasks=tasks_of,
     script:
         "../../scripts/peak_windows.py"

@@ -54,7 +54,7 @@ UNBINNED_METRICS = (
 )
 COLUMNS = ["model", "split", "task", "metric", "binsize", "value"]
 
-# Avsec et al. 2021, from the manuscript notebooks (BPNET_FACTS.md section 5). Real mouse ESC
+# Avsec et al. 2021, from the manuscript notebooks (the figures behind its Fig. 1 and Extended Data). Real mouse ESC
 # ChIP-nexus data, not the simulated dataset: shown beside our numbers for orientation only.
 PAPER_REAL_DATA = {
     "note": (
