@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 import common
+import numpy as np
 
 
 def _windows(case):

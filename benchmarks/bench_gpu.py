@@ -43,10 +43,9 @@ import sys
 import time
 import traceback
 
+import common
 import numpy as np
 import torch
-
-import common
 
 LENGTH = 1000
 SEED = 1

@@ -24,9 +24,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 import common
+import numpy as np
 
 WIDTH = 1000
 OVERLAP = 200
@@ -65,9 +64,9 @@ def _setup(case):
 
 def ours(case):
     from bpnet.io.tracks import TrackWriter, track_paths
+    from bpnet.simulate import TFS
     from bpnet.steps.export import export_tiled
     from bpnet.steps.predict import predict_profile
-    from bpnet.simulate import TFS
 
     paths, sizes, chroms, out = _setup(case)
     model = _model()

@@ -28,9 +28,8 @@ import logging
 import tempfile
 import time
 
-import numpy as np
-
 import common
+import numpy as np
 from bench_train import _lite_model
 
 BATCH = 128

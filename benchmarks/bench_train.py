@@ -38,9 +38,8 @@ import logging
 import tempfile
 import time
 
-import numpy as np
-
 import common
+import numpy as np
 
 BATCH = 128
 N_VALID = 256

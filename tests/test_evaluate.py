@@ -8,22 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpnet.steps import metrics as M
 from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
+from bpnet.io.tracks import write_bigwig
+from bpnet.runner import get_logger
+from bpnet.steps import metrics as M
 from bpnet.steps.evaluate import (
     PAPER_REAL_DATA,
     evaluate,
-    load_predictions,
     evaluate_predictions,
+    load_predictions,
     oracle_predictions,
     plot_top_peaks,
     read_table,
     save_predictions,
     top_peak_rows,
 )
-from bpnet.runner import get_logger
-from bpnet.io.tracks import write_bigwig
 
 TASKS = ["Oct4", "Nanog"]
 W, C = 40, 5  # core width and extra context

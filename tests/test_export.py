@@ -9,6 +9,10 @@ import pytest
 import torch
 
 from bpnet.errors import BPNetInputError
+from bpnet.io.sequence import encode
+from bpnet.io.tracks import TrackWriter, track_paths, write_bigwig
+from bpnet.model.network import BPNet, BPNetConfig, init_weights
+from bpnet.model.weights import save_checkpoint
 from bpnet.steps.export import (
     export_tiled,
     export_tracks,
@@ -17,11 +21,7 @@ from bpnet.steps.export import (
     tile_chromosome,
     tile_starts,
 )
-from bpnet.model.network import BPNet, BPNetConfig, init_weights
 from bpnet.steps.predict import predict_outputs, predict_profile
-from bpnet.io.sequence import encode
-from bpnet.io.tracks import TrackWriter, track_paths, write_bigwig
-from bpnet.model.weights import save_checkpoint
 
 TASKS = ["a", "b"]
 LOG = logging.getLogger("test_export")

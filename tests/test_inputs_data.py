@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pyfaidx
 import pytest
+
 from bpnet.errors import BPNetInputError
 from bpnet.io.sequence import decode, open_fasta, read_fasta_windows
 from bpnet.io.tracks import open_bigwig, read_windows, write_bigwig
@@ -117,8 +118,9 @@ def write_raw_bigwig(path, values):
 
 
 def build_chr1(tmp_path, count_path, **kwargs):
-    from bpnet.data.dataset import build_dataset
     import pandas as pd
+
+    from bpnet.data.dataset import build_dataset
 
     fasta = tmp_path / "g.fa"
     fasta.write_text(">chr1\n" + "ACGT" * (SIZES["chr1"] // 4) + "\n")

@@ -6,6 +6,7 @@ import torch
 from scipy.stats import multinomial
 
 from bpnet.errors import BPNetInputError
+from bpnet.io.sequence import one_hot_strings
 from bpnet.model.network import (
     KERNELS,
     BPNet,
@@ -17,7 +18,6 @@ from bpnet.model.network import (
     multinomial_nll,
     postprocess,
 )
-from bpnet.io.sequence import one_hot_strings
 
 
 def random_one_hot(batch, length, seed=0):

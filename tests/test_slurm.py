@@ -32,7 +32,6 @@ import pyBigWig
 import pytest
 import yaml
 from safetensors.numpy import load_file
-
 from slurm_cluster import SlurmCluster, die_with_parent, missing_programs
 from test_workflow import REPO, snakemake, tiny_config
 

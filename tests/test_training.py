@@ -7,12 +7,17 @@ import torch
 
 from bpnet.data.dataset import Dataset
 from bpnet.errors import BPNetInputError
-from bpnet.model.network import BPNetConfig
 from bpnet.io.sequence import reverse_complement_codes
-from bpnet.model.network import BPNet
+from bpnet.model.network import BPNet, BPNetConfig
 from bpnet.steps.training import (
-    BatchMaker, TrainingConfig, auto_count_weight, evaluate_loss, init_count_bias, ridge_fit,
-    strand_swap_permutation, train_model,
+    BatchMaker,
+    TrainingConfig,
+    auto_count_weight,
+    evaluate_loss,
+    init_count_bias,
+    ridge_fit,
+    strand_swap_permutation,
+    train_model,
 )
 
 TASKS = ("a", "b")
@@ -217,9 +222,9 @@ import logging  # noqa: E402
 import time  # noqa: E402
 
 from bpnet import hardware  # noqa: E402
-from bpnet.steps import training  # noqa: E402
 from bpnet.hardware import CpuInfo  # noqa: E402
 from bpnet.model.network import bpnet_loss, init_weights  # noqa: E402
+from bpnet.steps import training  # noqa: E402
 from bpnet.steps.training import batch_gradients  # noqa: E402
 
 

@@ -10,7 +10,13 @@ import torch.nn.functional as F
 
 from bpnet.errors import BPNetInputError
 from bpnet.model.network import BPNet, BPNetConfig
-from bpnet.model.weights import load_checkpoint, load_keras_h5, load_multimolecule, read_checkpoint_metadata, save_checkpoint
+from bpnet.model.weights import (
+    load_checkpoint,
+    load_keras_h5,
+    load_multimolecule,
+    read_checkpoint_metadata,
+    save_checkpoint,
+)
 
 # A small architecture in the official layout keeps the numpy reference fast.
 H, STEM_K, N_DIL, PROF_K, TASKS = 8, 7, 3, 5, 2
@@ -79,7 +85,8 @@ def keras_reference(x, weights, n_dil=N_DIL, tasks=TASKS):
             y[ok] += x[src[ok]] @ kernel[j, 0].T  # (in) @ (in, out)
         return y
 
-    relu = lambda a: np.maximum(a, 0)
+    def relu(a):
+        return np.maximum(a, 0)
     h = relu(conv_same(x, *weights["conv1d_1"]))
     for i in range(n_dil):
         h = h + relu(conv_same(h, *weights[f"conv1d_{i + 2}"], d=2 ** (i + 1)))
@@ -150,7 +157,8 @@ def test_keras_h5_not_hdf5(tmp_path):
 def multimolecule_state(seed=0):
     """A state dict named as MultiMolecule's BPNetForProfilePrediction, 5-channel (ACGTN) stem."""
     g = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.randn(*s, generator=g) * 0.3
+    def r(*s):
+        return torch.randn(*s, generator=g) * 0.3
     sd = {"model.encoder.stem.conv.weight": r(H, 5, STEM_K), "model.encoder.stem.conv.bias": r(H)}
     for i in range(N_DIL):
         sd[f"model.encoder.layer.{i}.conv.weight"] = r(H, H, 3)

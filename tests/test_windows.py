@@ -7,6 +7,7 @@ import gzip
 import numpy as np
 import pandas as pd
 import pytest
+
 from bpnet.data.windows import (
     REASONS,
     WINDOW_COLUMNS,
