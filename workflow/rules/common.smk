@@ -4,6 +4,7 @@
 # Comments here must not pair the word "rule" with a later colon on one line, which the linter
 # takes for a rule definition (and then flags this file for mixing rules and functions).
 
+import atexit
 import copy
 import os
 import re
@@ -11,12 +12,14 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+from pathlib import Path
 
 from bpnet.config_check import check_config_files, missing_inputs_lines, schema_error_line
 from bpnet.data.download import check_download_config, download_targets
 from bpnet.errors import BPNetInputError
 from bpnet.experiments import expand_ensembles, expand_experiments
 from bpnet.hardware import oversubscribed_openmp
+from bpnet.workdir import clear_stale_lock, register_run, stale_lock_check
 
 
 def _config_error(err):
@@ -56,6 +59,37 @@ def _local_cores():
         return workflow.cores
     except WorkflowError:
         return None
+
+
+# An interrupted run resumes with the same command (bpnet/workdir.py): the lock a killed Snakemake
+# left is removed once nothing of that run is alive. The outputs its killed jobs left half-written
+# are made again with --rerun-incomplete, which the profiles set (the Snakefile cannot: Snakemake
+# fixes its DAG settings after reading it); without a profile the hint names the option.
+def _resume_interrupted_run():
+    lock = stale_lock_check()
+    if lock.stale:
+        clear_stale_lock()
+        print(
+            "note: removed the lock left by an interrupted run (nothing of it runs any more)",
+            file=sys.stderr,
+        )
+    elif lock.locked:
+        print(
+            f"note: this directory is locked by {', '.join(lock.live)}; let it finish or stop it "
+            "(`snakemake --unlock` only once nothing runs here)",
+            file=sys.stderr,
+        )
+    if not lock.live and any(Path(".snakemake/incomplete").glob("*")):
+        print(
+            "note: an interrupted run may have left incomplete outputs: the README's command "
+            "(--workflow-profile workflow/profiles/default) remakes them, as does --rerun-incomplete",
+            file=sys.stderr,
+        )
+    atexit.register(Path.unlink, register_run(), missing_ok=True)
+
+
+if workflow.is_main_process:
+    _resume_interrupted_run()
 
 
 # With --cores above the machine's cores local jobs share cores: their OpenMP threads then wait
