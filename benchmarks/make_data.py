@@ -18,9 +18,11 @@ import time
 from pathlib import Path
 
 from bpnet.data.dataset import build_dataset, write_dataset
-from bpnet.simulate import TFS, output_paths, simulate
-from bpnet.io.tracks import read_chrom_sizes
 from bpnet.data.windows import load_windows, make_windows, read_peaks, write_windows
+from bpnet.io.tracks import read_chrom_sizes
+from bpnet.simulate.binding import TFS
+from bpnet.simulate.files import output_paths
+from bpnet.simulate.generate import simulate_dataset
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,9 +51,9 @@ def main() -> None:
                          f"delete it or pass another --out")
     info.update(scale=args.scale, seed=args.seed)
 
-    if not paths["instances"].exists():  # written last by simulate
+    if not paths["instances"].exists():  # written last by simulate_dataset
         t0 = time.perf_counter()
-        simulate({"seed": args.seed, "scale": args.scale}, sim, log, threads=args.threads)
+        simulate_dataset(sim, {"seed": args.seed, "scale": args.scale}, log, threads=args.threads)
         info["simulate_s"] = round(time.perf_counter() - t0, 1)
 
     windows_path = out / "windows.tsv"

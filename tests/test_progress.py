@@ -217,10 +217,11 @@ def test_marginalisation_advances_the_callers_bar_by_every_distance(log, every_u
 
 
 def test_simulation_logs_progress_of_every_stage(log, every_update, tmp_path):
-    from bpnet import simulate as sim
+    from bpnet.simulate.files import output_paths
+    from bpnet.simulate.generate import simulate_dataset
 
-    sim.simulate({"seed": 3, "scale": 0.1}, tmp_path, log)  # the small config of test_simulate
-    n_files = len(sim.output_paths(tmp_path)) - 1  # the FASTA index is written with the FASTA
+    simulate_dataset(tmp_path, {"seed": 3, "scale": 0.1}, log)  # the small config of test_simulate
+    n_files = len(output_paths(tmp_path)) - 1  # the FASTA index is written with the FASTA
     expected = {"simulate genome": ("19", "chrom"), "simulate tracks": ("10", "track"),
                 "call peaks": (str(4 * 19), "chrom"), "write dataset": (str(n_files), "file")}
     for desc, (total, unit) in expected.items():

@@ -10,21 +10,30 @@ import pyfaidx
 import pytest
 import yaml
 
-from bpnet import simulate as sim
+from bpnet.data.windows import read_peaks
 from bpnet.errors import BPNetInputError
 from bpnet.io.sequence import encode, reverse_complement_codes
 from bpnet.io.tracks import read_chrom_sizes, read_windows
-from bpnet.data.windows import read_peaks
+from bpnet.simulate.binding import T_KLF4, T_NANOG, T_OCT4, T_SOX2, TFS, occupancy
+from bpnet.simulate.config import resolve_config
+from bpnet.simulate.files import output_paths
+from bpnet.simulate.generate import simulate_dataset
+from bpnet.simulate.genome import MM10_AUTOSOMES, background_sequence, chrom_sizes_for, make_genome
+from bpnet.simulate.loci import MAX_DECOYS, MAX_STRONG, plant_loci
+from bpnet.simulate.motifs import KLF4, MOTIFS, NANOG, OS, affinity, background_probs, load_motifs
+from bpnet.simulate.summary import NEAR_BP
+from bpnet.simulate.truth import SYNTAX_MAX_BP, planted_syntax, truth_table
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 SMALL = {"seed": 3, "scale": 0.1}  # 3 Mb genome, 150 enhancers: about 1 s of work
+DEFAULTS = resolve_config({})  # the schema's defaults
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """A small simulated dataset and its summary."""
     out = tmp_path_factory.mktemp("sim")
-    summary = sim.simulate(SMALL, out)
+    summary = simulate_dataset(out, SMALL)
     return out, summary
 
 
@@ -47,7 +56,7 @@ def _bound_sites(truth, tf, min_occ, isolation=150):
 
 def test_writes_every_declared_file(small):
     out, _ = small
-    for path in sim.output_paths(out).values():
+    for path in output_paths(out).values():
         assert path.exists() and path.stat().st_size > 0, path
 
 
@@ -55,11 +64,11 @@ def test_genome_chromosomes_and_sizes_agree_across_files(small):
     out, summary = small
     sizes = read_chrom_sizes(out / "genome.chrom.sizes")
     assert list(sizes) == [f"chr{i}" for i in range(1, 20)]  # chr1..chr19, the paper's split works
-    assert sizes == sim.chrom_sizes_for(summary["config"])
-    assert sum(sizes.values()) == pytest.approx(0.1 * sim.DEFAULTS["genome_length"], rel=1e-6)
+    assert sizes == chrom_sizes_for(summary["config"])
+    assert sum(sizes.values()) == pytest.approx(0.1 * DEFAULTS["genome_length"], rel=1e-6)
     fa = pyfaidx.Fasta(str(out / "genome.fa"), rebuild=False)
     assert {k: len(v) for k, v in fa.items()} == sizes
-    for path in sim.output_paths(out).values():
+    for path in output_paths(out).values():
         if path.suffix == ".bw":
             bw = pyBigWig.open(str(path))
             assert bw.isBigWig() and bw.chroms() == sizes, path
@@ -80,7 +89,7 @@ def test_fasta_index_is_what_a_fresh_index_gives(small, tmp_path):
 
 
 def test_background_has_realistic_gc_and_cpg_depletion():
-    seq = sim.background_sequence(np.random.default_rng(0), 2_000_000, 0.42, 0.03, 0.8)
+    seq = background_sequence(np.random.default_rng(0), 2_000_000, 0.42, 0.03, 0.8)
     gc = np.isin(seq, [1, 2]).mean()
     assert abs(gc - 0.42) < 0.01
     cpg = ((seq[:-1] == 1) & (seq[1:] == 2)).mean()
@@ -90,7 +99,7 @@ def test_background_has_realistic_gc_and_cpg_depletion():
 
 def test_counts_are_nonnegative_integers_and_expected_is_positive(small):
     out, _ = small
-    paths = sim.output_paths(out)
+    paths = output_paths(out)
     for key, path in paths.items():
         if path.suffix != ".bw":
             continue
@@ -101,13 +110,13 @@ def test_counts_are_nonnegative_integers_and_expected_is_positive(small):
             assert vals.size and vals.min() >= 1 and np.all(vals == np.round(vals)), key  # zeros = no data
         else:
             # expected rate = constant background + site contributions, never zero
-            assert vals.min() >= sim.DEFAULTS["tfs"]["Oct4"]["background"] * 0.999, key
+            assert vals.min() >= DEFAULTS["tfs"]["Oct4"]["background"] * 0.999, key
 
 
 def test_narrowpeak_format(small):
     out, summary = small
     sizes = read_chrom_sizes(out / "genome.chrom.sizes")
-    for tf in sim.TFS:
+    for tf in TFS:
         path = out / "chip-nexus" / tf / "idr-optimal-set.narrowPeak.gz"
         peaks = pd.read_csv(path, sep="\t", header=None)
         assert peaks.shape[1] == 10 and len(peaks) == summary["peaks"][tf] > 20
@@ -116,7 +125,7 @@ def test_narrowpeak_format(small):
         assert ((start >= 0) & (end <= chrom.map(sizes)) & (start < end)).all()
         assert ((summit_offset >= 0) & (summit_offset < end - start)).all()
         assert (peaks[5] == ".").all() and (peaks[4].between(0, 1000)).all()
-        assert (peaks[7] >= sim.DEFAULTS["peaks"]["min_log10p"]).all()  # pValue = -log10 p
+        assert (peaks[7] >= DEFAULTS["peaks"]["min_log10p"]).all()  # pValue = -log10 p
         assert (peaks[8] <= peaks[7]).all() and (peaks[6] > 1).all()  # q >= p; enriched
         # the pipeline's reader finds the same summits
         assert (read_peaks(path)["summit"].to_numpy() == (start + summit_offset).to_numpy()).all()
@@ -131,15 +140,15 @@ def test_planted_motifs_are_where_the_truth_says(small):
     out, summary = small
     truth = _truth(out)
     assert set(truth["kind"]) == {"strong", "decoy", "pair", "isolated"}
-    assert set(truth["motif"]) == set(sim.MOTIFS)
+    assert set(truth["motif"]) == set(MOTIFS)
     fa = pyfaidx.Fasta(str(out / "genome.fa"), rebuild=False)
-    pfms = sim.load_motifs()
-    bg = sim.background_probs(summary["config"]["gc_content"])
+    pfms = load_motifs()
+    bg = background_probs(summary["config"]["gc_content"])
     for motif, rows in truth.groupby("motif"):
         codes = np.stack([encode(str(fa[c][s:e])) for c, s, e in zip(rows["chrom"], rows["start"], rows["end"])])
         minus = (rows["strand"] == "-").to_numpy()
         codes[minus] = reverse_complement_codes(codes[minus])
-        aff = sim.affinity(codes, pfms[motif], bg, summary["config"]["affinity_temperature"])
+        aff = affinity(codes, pfms[motif], bg, summary["config"]["affinity_temperature"])
         np.testing.assert_allclose(aff, rows["affinity"], atol=1e-5)
         # strong instances match their PWM far better than decoys do
         kind = rows["kind"].to_numpy()
@@ -149,7 +158,7 @@ def test_planted_motifs_are_where_the_truth_says(small):
 def test_truth_columns_are_consistent(small):
     out, summary = small
     truth = _truth(out)
-    occ = truth[[f"occupancy_{tf}" for tf in sim.TFS]].to_numpy()
+    occ = truth[[f"occupancy_{tf}" for tf in TFS]].to_numpy()
     assert ((occ >= 0) & (occ < 1)).all()
     thr = summary["config"]["bound_threshold"]
     assert (truth["bound"] == (occ >= thr).any(axis=1)).all()
@@ -157,7 +166,7 @@ def test_truth_columns_are_consistent(small):
     for motif, tfs in {"Oct4-Sox2": {"Oct4", "Sox2"}, "Oct4": {"Oct4"}, "Sox2": {"Sox2"},
                        "Nanog": {"Nanog"}, "Klf4": {"Klf4"}}.items():
         rows = truth[truth["motif"] == motif]
-        for tf in sim.TFS:
+        for tf in TFS:
             assert (rows[f"occupancy_{tf}"] > 0).any() == (tf in tfs), (motif, tf)
     # isolated motifs lack partners: mostly closed and unbound
     iso = truth[truth["kind"] == "isolated"]
@@ -191,7 +200,7 @@ def test_expected_tracks_are_the_mean_of_the_counts(small):
 def test_plus_strand_upstream_minus_strand_downstream(small, track):
     out, _ = small
     truth = _truth(out)
-    for tf in sim.TFS:
+    for tf in TFS:
         sites = _bound_sites(truth, tf, min_occ=0.1)
         assert len(sites) >= 10, tf
         centre = np.floor(sites["center"].to_numpy()).astype(np.int64)
@@ -203,7 +212,7 @@ def test_plus_strand_upstream_minus_strand_downstream(small, track):
         assert w[up, 0].sum() > 2 * w[down, 0].sum(), tf  # + strand 5' ends upstream
         assert w[down, 1].sum() > 2 * w[up, 1].sum(), tf  # - strand 5' ends downstream
         # the modes (of the 5 bp smoothed profiles) sit about footprint / 2 from the centre
-        footprint = sim.DEFAULTS["tfs"][tf]["footprint"]
+        footprint = DEFAULTS["tfs"][tf]["footprint"]
         smooth = np.stack([np.convolve(w[:, s], np.ones(5), mode="same") for s in (0, 1)], axis=1)
         assert abs((60 - np.argmax(smooth[:, 0])) - footprint / 2) <= 4, tf
         assert abs((np.argmax(smooth[:, 1]) - 60) - footprint / 2) <= 4, tf
@@ -212,7 +221,7 @@ def test_plus_strand_upstream_minus_strand_downstream(small, track):
 def test_peak_summits_fall_near_bound_sites(small):
     out, summary = small
     truth = _truth(out)
-    for tf in sim.TFS:
+    for tf in TFS:
         peaks = summary["peak_tables"][tf]
         bound = truth[truth[f"occupancy_{tf}"] >= summary["config"]["bound_threshold"]]
         summit = peaks["start"] + peaks["peak"]
@@ -221,7 +230,7 @@ def test_peak_summits_fall_near_bound_sites(small):
             for c, s in zip(peaks["chrom"], summit)
         ])
         assert np.mean(dist <= 50) > 0.85, tf
-        assert np.isclose(summary["false_peak_share"][tf], np.mean(dist > sim.NEAR_BP))
+        assert np.isclose(summary["false_peak_share"][tf], np.mean(dist > NEAR_BP))
         # strongly bound sites are (almost) never missed; some weak ones are
         assert 0 <= summary["missed_share"][tf] < 0.2
 
@@ -244,39 +253,39 @@ def test_patchcap_control_marks_open_chromatin(small):
 
 
 def _occ(centers, motifs, affs, **syntax):
-    cfg = sim.resolve_config({"syntax": syntax})
+    cfg = resolve_config({"syntax": syntax})
     locus = np.zeros(len(centers), dtype=np.int64)
-    return sim.occupancy(locus, np.asarray(centers, float), np.asarray(motifs), np.asarray(affs, float), cfg)
+    return occupancy(locus, np.asarray(centers, float), np.asarray(motifs), np.asarray(affs, float), cfg)
 
 
 def test_nanog_pair_at_helical_spacing_binds_more():
-    n = sim.NANOG
-    at = {d: _occ([0, d], [n, n], [0.5, 0.5])[0][0, sim.T_NANOG] for d in (10, 11, 15, 16, 21)}
+    n = NANOG
+    at = {d: _occ([0, d], [n, n], [0.5, 0.5])[0][0, T_NANOG] for d in (10, 11, 15, 16, 21)}
     assert at[10] > 1.3 * at[15] and at[11] > 1.3 * at[16] and at[21] > 1.3 * at[15]
     # without the syntax rule the spacing does not matter
-    flat = {d: _occ([0, d], [n, n], [0.5, 0.5], nanog_nanog=0)[0][0, sim.T_NANOG] for d in (10, 15)}
+    flat = {d: _occ([0, d], [n, n], [0.5, 0.5], nanog_nanog=0)[0][0, T_NANOG] for d in (10, 15)}
     assert flat[10] == pytest.approx(flat[15])
 
 
 def test_oct4_sox2_raises_nearby_nanog_and_klf4():
-    os_, k, n = sim.OS, sim.KLF4, sim.NANOG
+    os_, k, n = OS, KLF4, NANOG
     # same motifs (same accessibility), composite near vs far from the Klf4 / Nanog motif
     near, _ = _occ([0, 30, 700], [k, os_, n], [0.5, 0.5, 0.5])
     far, _ = _occ([0, 700, 1400], [k, n, os_], [0.5, 0.5, 0.5])
-    assert near[0, sim.T_KLF4] > 1.2 * far[0, sim.T_KLF4]
+    assert near[0, T_KLF4] > 1.2 * far[0, T_KLF4]
     near_n, _ = _occ([0, 30, 700], [n, os_, k], [0.5, 0.5, 0.5])
-    assert near_n[0, sim.T_NANOG] > 1.2 * far[1, sim.T_NANOG]
+    assert near_n[0, T_NANOG] > 1.2 * far[1, T_NANOG]
     # the composite binds both Oct4 and Sox2
     occ, _ = _occ([0], [os_], [0.8])
-    assert occ[0, sim.T_OCT4] > 0 and occ[0, sim.T_SOX2] > 0 and occ[0, sim.T_NANOG] == 0
+    assert occ[0, T_OCT4] > 0 and occ[0, T_SOX2] > 0 and occ[0, T_NANOG] == 0
 
 
 def test_syntax_shows_up_in_the_simulated_occupancy():
     # Only the genome and the planted loci are needed (no reads, no files).
-    cfg = sim.resolve_config({"seed": 5, "scale": 0.1, "nanog_pairs": 1.0, "nanog_pair_spacing": [10, 16]})
+    cfg = resolve_config({"seed": 5, "scale": 0.1, "nanog_pairs": 1.0, "nanog_pair_spacing": [10, 16]})
     rngs = [np.random.default_rng(s) for s in range(3)]
-    genome = sim.make_genome(cfg, rngs[0])
-    truth = sim.truth_table(cfg, genome, sim.plant_loci(cfg, genome, rngs[1], rngs[2]))
+    genome = make_genome(cfg, rngs[0])
+    truth = truth_table(cfg, genome, plant_loci(cfg, genome, rngs[1], rngs[2]))
     pairs = truth[truth["kind"] == "pair"].sort_values(["locus", "start"])
     first, second = pairs.groupby("locus").head(1), pairs.groupby("locus").tail(1)
     spacing = second["start"].to_numpy() - first["start"].to_numpy()
@@ -287,16 +296,17 @@ def test_syntax_shows_up_in_the_simulated_occupancy():
 
 
 def test_planted_syntax_is_the_occupancy_of_an_isolated_pair():
-    from bpnet.syntax import periodicity
+    # TODO(layout): bpnet.syntax is moving to bpnet/interpret/ (in progress)
+    from bpnet.interpret.syntax import periodicity
 
-    cfg = sim.resolve_config({})
-    t = sim.planted_syntax(cfg, np.arange(1, 151))
-    assert len(t) == len(sim.MOTIFS) ** 2 * 150 * len(sim.TFS)
+    cfg = resolve_config({})
+    t = planted_syntax(cfg, np.arange(1, 151))
+    assert len(t) == len(MOTIFS) ** 2 * 150 * len(TFS)
     nn = t[(t.motif_a == "Nanog") & (t.motif_b == "Nanog") & (t.task == "Nanog")].set_index("distance")
     # the table is the occupancy() of a lone pair over each motif alone
-    pair, _ = _occ([0, 21], [sim.NANOG, sim.NANOG], [1, 1])
-    alone, _ = _occ([0], [sim.NANOG], [1])
-    assert nn.loc[21, "log2fc_a"] == pytest.approx(np.log2(pair[0, sim.T_NANOG] / alone[0, sim.T_NANOG]))
+    pair, _ = _occ([0, 21], [NANOG, NANOG], [1, 1])
+    alone, _ = _occ([0], [NANOG], [1])
+    assert nn.loc[21, "log2fc_a"] == pytest.approx(np.log2(pair[0, T_NANOG] / alone[0, T_NANOG]))
     assert np.allclose(nn["log2fc_a"], nn["log2fc_b"])  # symmetric pair
     assert periodicity(nn["log2fc_a"].to_numpy()[6:])[0] == pytest.approx(cfg["syntax"]["helical_period"], abs=0.2)
     # Oct4-Sox2 helps Klf4 at B, more when near; TFs that do not bind a motif have no fold change there
@@ -304,7 +314,7 @@ def test_planted_syntax_is_the_occupancy_of_an_isolated_pair():
     assert ok.loc[10] > ok.loc[150] > 0
     assert t[(t.motif_a == "Nanog") & (t.task == "Klf4")]["log2fc_a"].isna().all()
     # without the syntax rules a Nanog pair's effect does not depend on the distance
-    flat = sim.planted_syntax(sim.resolve_config({"syntax": {"nanog_nanog": 0, "nanog_sox2": 0}}), np.arange(1, 60))
+    flat = planted_syntax(resolve_config({"syntax": {"nanog_nanog": 0, "nanog_sox2": 0}}), np.arange(1, 60))
     flat = flat[(flat.motif_a == "Nanog") & (flat.motif_b == "Nanog") & (flat.task == "Nanog")]["log2fc_a"]
     assert np.ptp(flat.to_numpy()) < 1e-9
 
@@ -312,7 +322,7 @@ def test_planted_syntax_is_the_occupancy_of_an_isolated_pair():
 def test_writes_the_planted_syntax(small):
     out, summary = small
     written = pd.read_csv(out / "truth" / "syntax.tsv.gz", sep="\t")
-    expected = sim.planted_syntax(summary["config"], np.arange(1, sim.SYNTAX_MAX_BP + 1))
+    expected = planted_syntax(summary["config"], np.arange(1, SYNTAX_MAX_BP + 1))
     assert list(written.columns) == list(expected.columns) and len(written) == len(expected)
     assert np.allclose(written["log2fc_a"], expected["log2fc_a"], atol=1e-5, equal_nan=True)
 
@@ -328,12 +338,12 @@ def _file_bytes(out):
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     cfg = {"seed": 11, "scale": 0.03}
-    sim.simulate(cfg, tmp_path / "a")
-    sim.simulate(cfg, tmp_path / "b", threads=2)  # parallel writing gives the same files
-    sim.simulate({**cfg, "seed": 12}, tmp_path / "c")
-    sim.simulate({**cfg, "noise": {"dispersion": 1.0}}, tmp_path / "d")
+    simulate_dataset(tmp_path / "a", cfg)
+    simulate_dataset(tmp_path / "b", cfg, threads=2)  # parallel writing gives the same files
+    simulate_dataset(tmp_path / "c", {**cfg, "seed": 12})
+    simulate_dataset(tmp_path / "d", {**cfg, "noise": {"dispersion": 1.0}})
     a, b, c, d = (_file_bytes(tmp_path / x) for x in "abcd")
-    assert len(a) == len(sim.output_paths(tmp_path)) and a == b
+    assert len(a) == len(output_paths(tmp_path)) and a == b
     # gzip members carry no timestamp or name
     peaks = tmp_path / "a" / "chip-nexus" / "Oct4" / "idr-optimal-set.narrowPeak.gz"
     assert peaks.read_bytes()[4:8] == b"\0\0\0\0"
@@ -347,10 +357,10 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 
 def test_scale_multiplies_genome_and_loci():
-    one = sim.chrom_sizes_for(sim.resolve_config({"scale": 1.0}))
-    ten = sim.chrom_sizes_for(sim.resolve_config({"scale": 10.0}))
+    one = chrom_sizes_for(resolve_config({"scale": 1.0}))
+    ten = chrom_sizes_for(resolve_config({"scale": 10.0}))
     assert sum(ten.values()) == pytest.approx(10 * sum(one.values()), rel=1e-6)
-    assert sum(one.values()) == pytest.approx(sim.DEFAULTS["genome_length"], rel=1e-6)
+    assert sum(one.values()) == pytest.approx(DEFAULTS["genome_length"], rel=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -365,32 +375,45 @@ def test_scale_multiplies_genome_and_loci():
         ({"nanog_pair_spacing": [20, 10]}, "simulation.nanog_pair_spacing"),
         ({"noise": {"dispersion": 0}}, "simulation.noise.dispersion"),
         ({"motif_mix": {"Oct4-Sox2": 0, "Oct4": 0, "Sox2": 0, "Nanog": 0, "Klf4": 0}}, "simulation.motif_mix"),
+        ({"peaks": {"window": 100.0}}, "simulation.peaks.window"),  # integers are ints (they index arrays)
     ],
 )
 def test_bad_config_names_the_key(bad, key):
-    with pytest.raises(BPNetInputError, match=key.replace(".", r"\.")):
-        sim.resolve_config(bad)
+    with pytest.raises(BPNetInputError, match=key.replace(".", r"\.")) as info:
+        resolve_config(bad)
+    message = str(info.value)
+    assert message.startswith(f"config key {key}: ") and "\n" not in message  # one line
 
 
 def test_too_many_loci_for_the_genome_is_a_clear_error(tmp_path):
     with pytest.raises(BPNetInputError, match=r"simulation\.enhancers"):
-        sim.simulate({"scale": 0.03, "enhancers": 100_000}, tmp_path)
+        simulate_dataset(tmp_path, {"scale": 0.03, "enhancers": 100_000})
     with pytest.raises(BPNetInputError, match=r"simulation\.genome_length"):
-        sim.simulate({"genome_length": 100_000}, tmp_path)
+        simulate_dataset(tmp_path, {"genome_length": 100_000})
 
 
-def test_schema_defaults_are_the_module_defaults():
+def test_the_schema_defaults_are_what_the_library_uses():
     from snakemake.utils import validate
 
+    # the workflow's validation fills the schema's defaults; the library resolves to the same
     config = {"data": {"genome_fasta": "g.fa", "chrom_sizes": "g.sizes", "tasks": {"t": {"pos": "p", "neg": "n", "peaks": "x"}}},
               "simulation": {}}
     validate(config, str(SCHEMA))
-    assert config["simulation"] == sim.DEFAULTS
-    # and the default config file keeps them
+    assert config["simulation"] == DEFAULTS == resolve_config(None)
+    # the documented default dataset: 90 Mb from seed 1
+    assert DEFAULTS["seed"] == 1 and DEFAULTS["genome_length"] * DEFAULTS["scale"] == 90_000_000
+    # the default config file sets seed and scale; everything else is the schema's
     default = yaml.safe_load((SCHEMA.parents[2] / "config" / "config.yaml").read_text())
-    assert sim.resolve_config(default["simulation"]) == sim.DEFAULTS
-    # a partial override keeps the other defaults of its sub-section
+    assert resolve_config(default["simulation"]) == {**DEFAULTS, **default["simulation"]}
+    # a partial override keeps the other defaults of its sub-section, in the workflow and the library
+    user = {"tfs": {"Oct4": {"depth": 5.0}}}
     config["simulation"] = {"tfs": {"Oct4": {"depth": 5.0}}}
     validate(config, str(SCHEMA))
-    assert config["simulation"]["tfs"]["Oct4"] == {**sim.DEFAULTS["tfs"]["Oct4"], "depth": 5.0}
-    assert config["simulation"]["tfs"]["Nanog"] == sim.DEFAULTS["tfs"]["Nanog"]
+    assert config["simulation"]["tfs"]["Oct4"] == {**DEFAULTS["tfs"]["Oct4"], "depth": 5.0}
+    assert config["simulation"]["tfs"]["Nanog"] == DEFAULTS["tfs"]["Nanog"]
+    assert resolve_config(user) == config["simulation"]
+    assert user == {"tfs": {"Oct4": {"depth": 5.0}}} and resolve_config({}) == DEFAULTS  # nothing leaks
+    # the generator's own limits are the schema's ranges
+    keys = yaml.safe_load(SCHEMA.read_text())["properties"]["simulation"]["properties"]
+    assert keys["num_chroms"]["maximum"] == len(MM10_AUTOSOMES)
+    assert (keys["motifs_per_enhancer"]["maximum"], keys["decoys_per_enhancer"]["maximum"]) == (MAX_STRONG, MAX_DECOYS)
