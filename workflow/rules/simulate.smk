@@ -3,11 +3,13 @@
 # and the truth (planted motif instances, noise-free expected-rate tracks for the oracle).
 # Everything follows from config section `simulation` (seed and scale, defaults in the schema);
 # config/config.yaml's `data:` points at these files, so the first rule to run is this one.
+# The outputs are the package's layout (bpnet.simulate.files.output_paths; the script checks).
 
-import copy
+from bpnet.io.tracks import STRANDS
+from bpnet.simulate.binding import TFS
+from bpnet.simulate.tracks import CONTROL
 
 SIMULATED = "results/simulated"
-SIMULATED_TFS = ["Oct4", "Sox2", "Nanog", "Klf4"]
 
 
 rule simulate_dataset:
@@ -15,19 +17,13 @@ rule simulate_dataset:
         fasta=f"{SIMULATED}/genome.fa",
         fai=f"{SIMULATED}/genome.fa.fai",
         chrom_sizes=f"{SIMULATED}/genome.chrom.sizes",
-        counts=expand(
-            f"{SIMULATED}/chip-nexus/{{tf}}/counts.{{strand}}.bw",
-            tf=SIMULATED_TFS + ["patchcap"],
-            strand=["pos", "neg"],
-        ),
-        peaks=expand(f"{SIMULATED}/chip-nexus/{{tf}}/idr-optimal-set.narrowPeak.gz", tf=SIMULATED_TFS),
+        counts=expand(f"{SIMULATED}/chip-nexus/{{tf}}/counts.{{strand}}.bw", tf=[*TFS, CONTROL], strand=STRANDS),
+        peaks=expand(f"{SIMULATED}/chip-nexus/{{tf}}/idr-optimal-set.narrowPeak.gz", tf=TFS),
         instances=f"{SIMULATED}/truth/instances.tsv.gz",
         syntax=f"{SIMULATED}/truth/syntax.tsv.gz",
-        expected=expand(
-            f"{SIMULATED}/truth/{{tf}}/expected.{{strand}}.bw", tf=SIMULATED_TFS, strand=["pos", "neg"]
-        ),
+        expected=expand(f"{SIMULATED}/truth/{{tf}}/expected.{{strand}}.bw", tf=TFS, strand=STRANDS),
     params:
-        simulation=lambda w: copy.deepcopy(config["simulation"]),
+        simulation=lookup(dpath="simulation", within=config),
     log:
         "logs/simulate_dataset.log",
     benchmark:
@@ -37,7 +33,7 @@ rule simulate_dataset:
     resources:
         # measured at scale 1 on 2 busy cores: 14 s, 1.5 GB (all processes); ~3.3 GB at scale 10
         mem_mb=scaled_mem(int(2000 + 400 * config["simulation"]["scale"])),
-        runtime=lambda w: int(10 + 3 * config["simulation"]["scale"]),
+        runtime=int(10 + 3 * config["simulation"]["scale"]),
     conda:
         "../../envs/bpnet.yaml"
     script:
