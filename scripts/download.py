@@ -8,7 +8,8 @@ def main(smk, log):
     # change the result, so changing them must not make Snakemake download again.
     settings = smk.config["download"]  # validated: defaults filled from the schema
     entry = smk.params.entry
-    download(entry["url"], smk.output[0], sha256=entry.get("sha256"), key=smk.params.name,
+    download(entry["url"], smk.output[0], sha256=entry["sha256"], md5=entry.get("md5"),
+             key=smk.params.name,
              retries=settings["retries"], timeout=settings["timeout"], backoff=settings["backoff"], log=log)
 
 

@@ -156,6 +156,7 @@ def test_unpinned_sha256_is_logged_for_pinning(server, payload, tmp_path, caplog
     with caplog.at_level(logging.INFO, logger="test_download"):
         fetch(server.url("good", "f.bin"), tmp_path / "f.bin", sha256=None, key="thing")
     assert sha(payload) in caplog.text and "download.files.thing.sha256" in caplog.text
+    assert hashlib.md5(payload).hexdigest() in caplog.text
 
 
 def test_dropped_connection_is_resumed_with_a_range_request(server, payload, tmp_path):
@@ -238,6 +239,19 @@ def test_wrong_checksum_deletes_everything_and_names_url_key_and_checksums(serve
     msg = str(err.value)
     assert url in msg and wrong in msg and sha(payload) in msg and "download.files.genome.sha256" in msg
     assert not dest.exists() and not part_path(dest).exists()
+
+
+def test_md5_as_zenodo_lists_it_is_checked_too(server, payload, tmp_path, caplog):
+    server.put("f.bin", payload)
+    md5 = hashlib.md5(payload).hexdigest()
+    with caplog.at_level(logging.INFO, logger="test_download"):
+        fetch(server.url("good", "f.bin"), tmp_path / "ok.bin", md5=md5.upper())
+    assert "md5 ok" in caplog.text and (tmp_path / "ok.bin").read_bytes() == payload
+    with pytest.raises(BPNetInputError) as err:  # the sha256 is right, the md5 is not
+        fetch(server.url("good", "f.bin"), tmp_path / "bad.bin", sha256=sha(payload), md5="f" * 32, key="data")
+    msg = str(err.value)
+    assert "expected md5 " + "f" * 32 in msg and md5 in msg and "download.files.data.md5" in msg
+    assert not (tmp_path / "bad.bin").exists() and not part_path(tmp_path / "bad.bin").exists()
 
 
 def test_404_fails_at_once_naming_url_and_key(server, tmp_path):

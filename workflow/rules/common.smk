@@ -340,9 +340,12 @@ def download_name(wildcards):
 
 
 def download_entry(wildcards):
-    """What is downloaded to resources/{path}: its url and sha256 (a change reruns the download)."""
+    """What is downloaded to resources/{path}: its url and checksums (a change reruns the download)."""
     entry = DOWNLOADS[download_name(wildcards)]
-    return {key: entry[key] for key in ("url", "sha256")}
+    pinned = {key: entry[key] for key in ("url", "sha256")}
+    if entry.get("md5"):  # only when set: a new params key would rerun every finished download
+        pinned["md5"] = entry["md5"]
+    return pinned
 
 
 # ---------------------------------------------------------------------- windows (windows.smk)

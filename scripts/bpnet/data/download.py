@@ -7,7 +7,7 @@ Two steps, one rule each (``workflow/rules/download.smk``):
   answers 200 makes it start over). Connection errors, timeouts, truncated bodies (fewer bytes
   than ``Content-Length``) and HTTP 408/429/5xx are retried with exponential backoff, each retry
   resuming where the last one stopped. Other HTTP errors (404, 403, ...) fail at once. When the
-  body is complete its sha256 is checked (when the config pins one) and ``.part`` is renamed to
+  body is complete its checksums are checked (the sha256 and/or md5 the config pins) and ``.part`` is renamed to
   ``dest`` atomically, so ``dest`` exists only when complete and verified. A bad checksum deletes
   the ``.part`` and raises, naming the url, both checksums and the config key.
 
@@ -70,8 +70,17 @@ def part_path(dest: str | Path) -> Path:
 
 def sha256sum(path: str | Path) -> str:
     """Hex sha256 of a file, read in chunks (constant memory for any size)."""
+    return checksums(path, ("sha256",))["sha256"]
+
+
+def checksums(path: str | Path, algorithms=("sha256", "md5")) -> dict[str, str]:
+    """Hex digests of a file in one pass over it (a 31 GB archive is read once, not per digest)."""
+    digests = {name: hashlib.new(name) for name in algorithms}
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        while chunk := f.read(1 << 22):
+            for d in digests.values():
+                d.update(chunk)
+    return {name: d.hexdigest() for name, d in digests.items()}
 
 
 # ----------------------------------------------------------------------------------- download
@@ -158,16 +167,18 @@ def _fetch_once(url: str, part: Path, *, key: str, timeout: float, chunk_bytes: 
         raise _Retryable(f"received {received} bytes, more than the announced {expected}; starting over")
 
 
-def download(url: str, dest: str | Path, *, sha256: str | None = None, key: str = "download",
+def download(url: str, dest: str | Path, *, sha256: str | None = None, md5: str | None = None,
+             key: str = "download",
              retries: int = 5, timeout: float = 60.0, backoff: float = 2.0,
              log: logging.Logger | None = None, chunk_bytes: int = CHUNK_BYTES,
              progress_interval: float | None = None) -> Path:
-    """Download ``url`` to ``dest``: resumable, retried, sha256-checked, atomically renamed.
+    """Download ``url`` to ``dest``: resumable, retried, checksum-checked, atomically renamed.
 
     ``retries`` transient failures are retried after ``backoff * 2**(i-1)`` seconds (capped at
     5 minutes); ``timeout`` is the socket timeout in seconds (connect and each read). ``key`` is
-    the entry's name under ``download.files`` and appears in every error message. With
-    ``sha256=None`` the checksum is only logged, so that it can be pinned in the config.
+    the entry's name under ``download.files`` and appears in every error message. The file must
+    have the ``sha256`` and the ``md5`` that are given (Zenodo publishes md5 sums); with neither,
+    both are only logged, so that they can be pinned in the config.
     Progress (MB done of the total, MB/s, ETA) is logged every ``progress_interval`` seconds
     (None: :data:`bpnet.progress.PROGRESS_INTERVAL_S`). Returns ``dest``.
     """
@@ -195,19 +206,21 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, key: str 
             log.warning("%s: attempt %d failed (%s); retrying in %.1f s", key, failures, err, delay)
             time.sleep(delay)
 
-    log.info("%s: computing sha256 of %.1f MB", key, part.stat().st_size / 1e6)
-    actual = sha256sum(part)
-    if sha256 is None:
-        log.info("%s: sha256 %s (not pinned: set download.files.%s.sha256 to verify future downloads)",
-                 key, actual, key)
-    elif actual != sha256.lower():
-        part.unlink(missing_ok=True)
-        raise DownloadError(
-            f"download.files.{key}: checksum mismatch for {url}: expected sha256 {sha256.lower()} "
-            f"(download.files.{key}.sha256), got {actual}; the download was deleted"
-        )
+    log.info("%s: computing checksums of %.1f MB", key, part.stat().st_size / 1e6)
+    actual = checksums(part)
+    pinned = {name: value.lower() for name, value in (("sha256", sha256), ("md5", md5)) if value}
+    for name, expected in pinned.items():
+        if actual[name] != expected:
+            part.unlink(missing_ok=True)
+            raise DownloadError(
+                f"download.files.{key}: checksum mismatch for {url}: expected {name} {expected} "
+                f"(download.files.{key}.{name}), got {actual[name]}; the download was deleted"
+            )
+    if pinned:
+        log.info("%s: %s ok (sha256 %s)", key, " and ".join(pinned), actual["sha256"])
     else:
-        log.info("%s: sha256 ok (%s)", key, actual)
+        log.info("%s: sha256 %s, md5 %s (not pinned: set download.files.%s.sha256 to verify future "
+                 "downloads)", key, actual["sha256"], actual["md5"], key)
     os.replace(part, dest)
     log.info("%s: wrote %s", key, dest)
     return dest
