@@ -8,7 +8,7 @@ logits`` over the task's strands and positions, counts target = the sum of its t
 against K dinucleotide-shuffled references each, fp32, the first N test windows of dataset.npz,
 our ``BPNet`` with seeded weights on both sides.
 
-- ours: ``bpnet.interpret.contribution_scores`` (batch 8 windows; one forward pass for all 8
+- ours: ``bpnet.interpret.contributions.contribution_scores`` (batch 8 windows; one forward pass for all 8
   targets, one backward pass per target), its own dinucleotide shuffles included.
 - tangermeme: ``tangermeme.deep_lift_shap.deep_lift_shap`` once per target (it explains one
   output index per call), ``hypothetical=True``, ``n_shuffles=K``, ``batch_size=8 K``
@@ -24,10 +24,9 @@ from __future__ import annotations
 import time
 import warnings
 
+import common
 import numpy as np
 import torch
-
-import common
 
 BATCH = 8
 
@@ -40,7 +39,7 @@ class Targets(torch.nn.Module):
         self.model = model
 
     def forward(self, x):
-        from bpnet.interpret import HEADS, target_value
+        from bpnet.interpret.contributions import HEADS, target_value
 
         out = self.model(x.transpose(1, 2))
         return torch.stack([target_value(out, t, h) for t in range(self.model.config.num_tasks) for h in HEADS],
@@ -49,8 +48,8 @@ class Targets(torch.nn.Module):
 
 def _setup(case):
     from bpnet.hardware import choose_kernels, cpu_info
-    from bpnet.model.network import BPNet, BPNetConfig, init_weights
     from bpnet.io.npz import read_npz
+    from bpnet.model.network import BPNet, BPNetConfig, init_weights
 
     torch.set_num_threads(case["threads"])
     # only the arrays needed: the counts (most of dataset.npz) would inflate both sides' peak RSS
@@ -64,7 +63,7 @@ def _setup(case):
 
 
 def ours(case):
-    from bpnet.interpret import contribution_scores
+    from bpnet.interpret.contributions import contribution_scores
 
     model, codes = _setup(case)
     contribution_scores(model, codes[:BATCH], case["references"], seed=1, batch_size=BATCH)  # warm-up
@@ -101,7 +100,7 @@ def peer(case):
 
 
 def check(case):
-    from bpnet.interpret import contribution_scores, dinucleotide_shuffle
+    from bpnet.interpret.contributions import contribution_scores, dinucleotide_shuffle
     from bpnet.io.sequence import one_hot
 
     model, codes = _setup(case)
@@ -125,7 +124,7 @@ def main() -> None:
     base = {"data": str(args.data), "threads": args.threads, "windows": args.windows, "references": args.references}
     cases = [{**base, "name": n, "kind": n} for n in ("check", "ours", "tangermeme")]
     results = {c["name"]: common.run_case(__file__, c) for c in common.selected(cases, args.only)}
-    labels = {"ours": "ours: bpnet.interpret.contribution_scores",
+    labels = {"ours": "ours: bpnet.interpret.contributions.contribution_scores",
               "tangermeme": "tangermeme.deep_lift_shap.deep_lift_shap (x 8 targets)"}
     rows = []
     peer_rate = results.get("tangermeme", {}).get("windows_per_s")

@@ -3,7 +3,6 @@
 import itertools
 import logging
 import warnings
-from types import SimpleNamespace
 
 import numpy as np
 import pyBigWig
@@ -12,21 +11,20 @@ import torch
 from torch import nn
 
 from bpnet.errors import BPNetInputError
-from bpnet.interpret import (
+from bpnet.interpret.contributions import (
     HEADS,
     TaskTarget,
+    compute_contributions,
     contribution_scores,
+    contribution_track_paths,
     deeplift_shap,
     dinucleotide_shuffle,
     load_contributions,
-    main,
     select_windows,
     target_value,
-    track_paths,
 )
+from bpnet.io.sequence import codes_to_one_hot, encode
 from bpnet.model.network import BPNet, BPNetConfig, init_weights
-from bpnet.io.sequence import codes_to_one_hot
-from bpnet.io.sequence import encode
 from bpnet.model.weights import save_checkpoint
 
 LOG = logging.getLogger("test_interpret")
@@ -216,25 +214,23 @@ def make_dataset(tmp_path, n=6, width=50, context=5, tasks=("a", "b")):
     return path, sizes
 
 
-def rule_smk(tmp_path, dataset, sizes, model_path, heads=("profile", "counts"), max_windows=None, tasks=("a", "b")):
+def run_contrib_scores(tmp_path, dataset, sizes, model_path, heads=("profile", "counts"), max_windows=None,
+                       tasks=("a", "b")):
+    """compute_contributions as rule contrib_scores calls it; returns the paths of contrib.npz and the tracks."""
     out = tmp_path / "interpretation"
     cfg = {"splits": ["test"], "max_windows": max_windows, "n_references": 3, "heads": list(heads), "batch_size": 2}
-    return SimpleNamespace(
-        input=SimpleNamespace(dataset=str(dataset), model=str(model_path), chrom_sizes=str(sizes)),
-        output=SimpleNamespace(contrib=str(out / "contrib.npz"),
-                               tracks=str(out / "tracks")),
-        params=SimpleNamespace(interpretation=cfg, tasks=list(tasks), seed=1, device="cpu", kernels="auto"),
-        threads=1,
-    )
+    contrib, tracks = str(out / "contrib.npz"), str(out / "tracks")
+    compute_contributions(str(dataset), str(model_path), str(sizes), contrib, tracks, list(tasks), cfg, seed=1,
+                          device="cpu", kernels="auto", threads=1, log=LOG)
+    return contrib, tracks
 
 
 def test_rule_writes_contributions_and_tracks(tmp_path):
     dataset, sizes = make_dataset(tmp_path)
     model_path = tmp_path / "model.safetensors"
     save_checkpoint(tiny_model(), model_path)
-    smk = rule_smk(tmp_path, dataset, sizes, model_path)
-    main(smk, LOG)
-    c = load_contributions(smk.output.contrib)
+    contrib_path, tracks = run_contrib_scores(tmp_path, dataset, sizes, model_path)
+    c = load_contributions(contrib_path)
     assert list(c.index) == [0, 1, 3, 5]  # the test windows
     assert c.hypothetical.shape == (2, 2, 4, 50, 4) and c.hypothetical.dtype == np.float16
     ds = np.load(dataset)
@@ -245,7 +241,7 @@ def test_rule_writes_contributions_and_tracks(tmp_path):
     # tracks: the observed base's contribution; windows 0 and 1 overlap (100-150, 130-180): the
     # bases nearer to window 1's centre (>= 140) come from window 1
     contrib = c.contrib("b", "counts")
-    with pyBigWig.open(str(track_paths(smk.output.tracks, ["a", "b"], ["profile", "counts"])[3])) as bw:  # b.counts
+    with pyBigWig.open(str(contribution_track_paths(tracks, ["a", "b"], ["profile", "counts"])[3])) as bw:  # b.counts
         assert bw.chroms() == {"chr1": 2000, "chr2": 2000, "chr3": 500}
         vals = np.nan_to_num(np.array(bw.values("chr1", 100, 180)))
         assert np.allclose(vals[:40], contrib[0, :40], atol=1e-6)
@@ -253,9 +249,8 @@ def test_rule_writes_contributions_and_tracks(tmp_path):
         assert np.allclose(np.nan_to_num(np.array(bw.values("chr2", 900, 950))), contrib[3], atol=1e-6)
         assert np.isnan(bw.values("chr1", 300, 301)[0])  # no window there
     # deterministic: a second run gives the same numbers
-    smk2 = rule_smk(tmp_path / "again", dataset, sizes, model_path)
-    main(smk2, LOG)
-    assert (load_contributions(smk2.output.contrib).hypothetical == c.hypothetical).all()
+    contrib_again, _ = run_contrib_scores(tmp_path / "again", dataset, sizes, model_path)
+    assert (load_contributions(contrib_again).hypothetical == c.hypothetical).all()
 
 
 def test_rule_errors(tmp_path):
@@ -263,7 +258,7 @@ def test_rule_errors(tmp_path):
     model_path = tmp_path / "model.safetensors"
     save_checkpoint(tiny_model(tasks=("a", "c")), model_path)
     with pytest.raises(BPNetInputError, match="tasks differ"):
-        main(rule_smk(tmp_path, dataset, sizes, model_path), LOG)
+        run_contrib_scores(tmp_path, dataset, sizes, model_path)
     with pytest.raises(BPNetInputError, match="interpretation.splits"):
         select_windows(np.array(["train", "valid"]), ["test"], None, 1)
     with pytest.raises(BPNetInputError, match="does not exist"):

@@ -1,39 +1,37 @@
 """Motifs: MEME reading/writing, similarity, TF-MoDISco on planted contributions, CWM scanning,
-precision / recall against planted instances, and the rule entry points."""
+precision / recall against planted instances, and the rules' functions."""
 
 import logging
-from pathlib import Path
 from importlib import resources
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from bpnet import simulate as sim
 from bpnet.errors import BPNetInputError
-from bpnet.interpret import Contributions, save_contributions
-from bpnet.motifs import (
-    Pattern,
-    best_matches,
-    check_main,
+from bpnet.interpret.contributions import Contributions, save_contributions
+from bpnet.interpret.instances import call_instances, locate_instances, scan_cwms
+from bpnet.interpret.meme import (
     consensus,
-    discovery_main,
     information_content,
-    instance_recovery,
-    instances_main,
-    locate_instances,
     motif_similarity,
     read_meme_motifs,
-    read_modisco_h5,
     resolve_known_motifs,
     reverse_complement_matrix,
+)
+from bpnet.interpret.modisco import (
+    Pattern,
+    best_matches,
+    discover_motifs,
+    read_modisco_h5,
     run_modisco,
-    scan_cwms,
     similarity_table,
     trim_bounds,
     write_meme,
 )
+from bpnet.interpret.truth import check_against_truth, instance_recovery
+from bpnet.simulate.config import resolve_config
+from bpnet.simulate.truth import planted_syntax
 
 LOG = logging.getLogger("test_motifs")
 MEME = str(resources.files("bpnet").joinpath("data/oskn_motifs.meme"))
@@ -245,7 +243,7 @@ def test_instance_recovery_counts():
 
 
 # --------------------------------------------------------------------------------------------
-# Rule entry points on the planted contributions
+# The rules' functions on the planted contributions
 # --------------------------------------------------------------------------------------------
 
 
@@ -267,26 +265,19 @@ def test_rules_discovery_instances_and_check(modisco_run, tmp_path):
     }
     out = tmp_path / "modisco" / "Nanog"
     out.mkdir(parents=True)
-    smk = SimpleNamespace(
-        input=SimpleNamespace(contrib=str(contrib_path), known=MEME),
-        output=SimpleNamespace(h5=str(out / "modisco.h5"), meme=str(out / "motifs.meme"), cwms=str(out / "cwms.meme"),
-                               patterns=str(out / "patterns.tsv"), logos=str(out / "logos")),
-        params=SimpleNamespace(interpretation=cfg), wildcards=SimpleNamespace(task="Nanog"), threads=1,
-    )
-    discovery_main(smk, LOG)
-    table = pd.read_csv(smk.output.patterns, sep="\t")
+    h5 = str(out / "modisco.h5")
+    discover_motifs(str(contrib_path), MEME, h5, str(out / "motifs.meme"), str(out / "cwms.meme"),
+                    str(out / "patterns.tsv"), str(out / "logos"), task="Nanog", interpretation=cfg, threads=1, log=LOG)
+    table = pd.read_csv(out / "patterns.tsv", sep="\t")
     assert {"Nanog", "Klf4"} <= set(table["motif"].dropna())
     pngs = sorted(p.name for p in (out / "logos").iterdir())
     assert pngs == sorted(f"{p}.png" for p in table["pattern"])
     assert (out / "cwms.meme").read_text().count("MOTIF") == len(table)
 
-    smk2 = SimpleNamespace(
-        input=SimpleNamespace(contrib=str(contrib_path), h5=[smk.output.h5], known=MEME),
-        output=SimpleNamespace(instances=str(tmp_path / "instances.tsv"), motifs=str(tmp_path / "motifs.tsv")),
-        params=SimpleNamespace(interpretation=cfg, tasks=["Nanog"]),
-    )
-    instances_main(smk2, LOG)
-    inst = pd.read_csv(smk2.output.instances, sep="\t", keep_default_na=False)
+    instances_path = str(tmp_path / "instances.tsv")
+    call_instances(str(contrib_path), {"Nanog": h5}, MEME, instances_path, str(tmp_path / "motifs.tsv"),
+                   interpretation=cfg, log=LOG)
+    inst = pd.read_csv(instances_path, sep="\t", keep_default_na=False)
     assert list(inst.columns[:6]) == ["chrom", "start", "end", "strand", "pattern", "task"]
     assert set(inst["window_index"]) <= set(np.arange(n) * 2)
 
@@ -302,7 +293,7 @@ def test_rules_discovery_instances_and_check(modisco_run, tmp_path):
     # Curves: Nanog-Nanog follows the planted one (scaled, shifted, a little noise); Nanog-Klf4
     # (no planted syntax: the planted curve is flat) is noise; Nanog-Sox2 has the planted decay
     # with distance but not its helical oscillation.
-    planted = sim.planted_syntax(sim.resolve_config({}), np.arange(1, 151))
+    planted = planted_syntax(resolve_config({}), np.arange(1, 151))
     planted.to_csv(tmp_path / "syntax_truth.tsv.gz", sep="\t", index=False)
     d = np.arange(7, 151)
     nn = planted[(planted.motif_a == "Nanog") & (planted.motif_b == "Nanog") & (planted.task == "Nanog")]
@@ -316,22 +307,24 @@ def test_rules_discovery_instances_and_check(modisco_run, tmp_path):
         "log2fc_b": np.r_[rng.normal(0, 0.1, 3 * len(d)), np.exp(-d / 100)],
     })
     curves.to_csv(tmp_path / "syntax.tsv", sep="\t", index=False)
-    inputs = dict(truth=str(tmp_path / "instances.tsv.gz"), contrib=str(contrib_path), h5=[smk.output.h5],
-                  instances=smk2.output.instances, syntax=str(tmp_path / "syntax.tsv"), syntax_summary=str(summary),
-                  truth_syntax=[], known=MEME)
     cfg["syntax"] = {"near": 50}
-    smk3 = SimpleNamespace(input=SimpleNamespace(**inputs), output=[str(tmp_path / "truth_check.tsv")],
-                           params=SimpleNamespace(interpretation=cfg, tasks=["Nanog"]))
-    check_main(smk3, LOG)
-    check = pd.read_csv(smk3.output[0], sep="\t").set_index(["check", "subject", "metric"])["value"]
+    check_path = tmp_path / "truth_check.tsv"
+
+    def check_truth(planted_syntax_path=None):
+        """check_against_truth as rule interpretation_check calls it."""
+        check_against_truth(str(tmp_path / "instances.tsv.gz"), str(contrib_path), {"Nanog": h5}, instances_path,
+                            str(tmp_path / "syntax.tsv"), str(summary), MEME, str(check_path), interpretation=cfg,
+                            planted_syntax_path=planted_syntax_path, log=LOG)
+
+    check_truth()  # no planted syntax (interpretation.truth_syntax unset)
+    check = pd.read_csv(check_path, sep="\t").set_index(["check", "subject", "metric"])["value"]
     assert check["motif_recovery", "Nanog", "similarity"] > 0.9
     assert check["instances", "Klf4", "recall"] > 0.9 and check["instances", "Nanog", "precision"] > 0.95
     assert check["syntax", "Nanog__Nanog:Nanog", "period_bp"] == 10.5
     assert ("syntax", "Nanog__Nanog:Nanog", "corr_planted") not in check.index  # no planted syntax given
 
-    smk3.input.truth_syntax = str(tmp_path / "syntax_truth.tsv.gz")
-    check_main(smk3, LOG)
-    check = pd.read_csv(smk3.output[0], sep="\t").set_index(["check", "subject", "metric"])["value"]
+    check_truth(str(tmp_path / "syntax_truth.tsv.gz"))
+    check = pd.read_csv(check_path, sep="\t").set_index(["check", "subject", "metric"])["value"]
     assert check["syntax", "Nanog__Nanog:Nanog", "corr_planted"] > 0.95
     assert check["syntax", "Nanog__Nanog:Nanog", "corr_planted_oscillation"] > 0.9
     # the right decay without the helical peaks: the shape correlates, the oscillation does not
@@ -346,15 +339,13 @@ def test_rules_discovery_instances_and_check(modisco_run, tmp_path):
     # Klf4 is not helped by Nanog in the simulation: a flat planted curve has no correlation
     assert np.isnan(check["syntax", "Nanog__Klf4:Klf4", "corr_planted"])
 
-    Path(smk3.output[0]).unlink()
-    smk3.input.truth_syntax = str(tmp_path / "missing.tsv.gz")
+    check_path.unlink()
     with pytest.raises(BPNetInputError, match="interpretation.truth_syntax"):
-        check_main(smk3, LOG)
+        check_truth(str(tmp_path / "missing.tsv.gz"))
     planted.drop(columns="log2fc_b").to_csv(tmp_path / "bad.tsv.gz", sep="\t", index=False)
-    smk3.input.truth_syntax = str(tmp_path / "bad.tsv.gz")
     with pytest.raises(BPNetInputError, match=r"bad\.tsv\.gz: columns \['log2fc_b'\] missing"):
-        check_main(smk3, LOG)
-    assert not Path(smk3.output[0]).exists()  # nothing written for bad input
+        check_truth(str(tmp_path / "bad.tsv.gz"))
+    assert not check_path.exists()  # nothing written for bad input
 
 
 def test_discovery_without_patterns_writes_empty_outputs(tmp_path):
@@ -369,17 +360,17 @@ def test_discovery_without_patterns_writes_empty_outputs(tmp_path):
     cfg = {"motifs": LABELS, "modisco": {"head": "profile", "window": 400, "trim_threshold": 0.3},
            "scan": {"match_quantile": 0.1, "contrib_quantile": 0.1, "min_similarity": 0.7}}
     out = tmp_path / "Nanog"
-    smk = SimpleNamespace(
-        input=SimpleNamespace(contrib=str(contrib_path), known=MEME),
-        output=SimpleNamespace(h5=str(out / "modisco.h5"), meme=str(out / "motifs.meme"), cwms=str(out / "cwms.meme"),
-                               patterns=str(out / "patterns.tsv"), logos=str(out / "logos")),
-        params=SimpleNamespace(interpretation=cfg), wildcards=SimpleNamespace(task="Nanog"), threads=1,
-    )
+
+    def discover(interpretation):
+        """discover_motifs as rule motif_discovery calls it."""
+        discover_motifs(str(contrib_path), MEME, str(out / "modisco.h5"), str(out / "motifs.meme"),
+                        str(out / "cwms.meme"), str(out / "patterns.tsv"), str(out / "logos"), task="Nanog",
+                        interpretation=interpretation, threads=1, log=LOG)
+
     out.mkdir()
-    discovery_main(smk, LOG)
-    assert read_modisco_h5(smk.output.h5, "Nanog") == []
-    assert pd.read_csv(smk.output.patterns, sep="\t").empty
+    discover(cfg)
+    assert read_modisco_h5(out / "modisco.h5", "Nanog") == []
+    assert pd.read_csv(out / "patterns.tsv", sep="\t").empty
     assert "MOTIF" not in (out / "motifs.meme").read_text() and (out / "logos").is_dir()
     with pytest.raises(BPNetInputError, match="head 'counts'"):
-        discovery_main(SimpleNamespace(**{**vars(smk), "params": SimpleNamespace(
-            interpretation={**cfg, "modisco": {**cfg["modisco"], "head": "counts"}})}), LOG)
+        discover({**cfg, "modisco": {**cfg["modisco"], "head": "counts"}})

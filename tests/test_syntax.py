@@ -1,9 +1,8 @@
 """In-silico marginalisation: layout, insertion, periodicity, a model with known syntax, the rule."""
 
 import logging
-from pathlib import Path
 from importlib import resources
-from types import SimpleNamespace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,17 +11,17 @@ import torch
 from torch import nn
 
 from bpnet.errors import BPNetInputError
-from bpnet.model.network import BPNet, BPNetConfig, init_weights
-from bpnet.io.sequence import decode, encode
-from bpnet.syntax import (
+from bpnet.interpret.syntax import (
     consensus_codes,
     insert_motif,
-    main,
+    marginalize_motif_pairs,
     marginalize_pair,
     pair_layout,
     periodicity,
     summarize,
 )
+from bpnet.io.sequence import decode, encode
+from bpnet.model.network import BPNet, BPNetConfig, init_weights
 from bpnet.model.weights import save_checkpoint
 
 LOG = logging.getLogger("test_syntax")
@@ -137,46 +136,43 @@ def tiny_dataset(tmp_path, n=5, width=300, tasks=("Nanog", "Sox2")):
     return path
 
 
-def syntax_smk(tmp_path, pairs, max_distance=60):
+def run_marginalize(tmp_path, pairs, max_distance=60):
+    """marginalize_motif_pairs as rule marginalize calls it; returns the paths of its outputs
+    (table, summary, plots)."""
     cfg = {
         "splits": ["test"], "motifs": {"Nanog": "MA2339.1", "Sox2": "MA0143.5", "Oct4-Sox2": "MA0142.1"},
         "syntax": {"pairs": pairs, "n_backgrounds": 3, "max_distance": max_distance, "height_window": 10, "near": 30,
                    "batch_size": 64},
     }
-    return SimpleNamespace(
-        input=SimpleNamespace(model=str(tiny_checkpoint(tmp_path)), dataset=str(tiny_dataset(tmp_path)), known=MEME),
-        output=SimpleNamespace(table=str(tmp_path / "syntax.tsv"), summary=str(tmp_path / "syntax_summary.tsv"),
-                               plots=str(tmp_path / "syntax")),
-        params=SimpleNamespace(interpretation=cfg, tasks=["Nanog", "Sox2"], seed=1, device="cpu", kernels="auto"),
-        threads=1,
-    )
+    table, summary, plots = str(tmp_path / "syntax.tsv"), str(tmp_path / "syntax_summary.tsv"), str(tmp_path / "syntax")
+    marginalize_motif_pairs(str(tiny_checkpoint(tmp_path)), str(tiny_dataset(tmp_path)), MEME, table, summary, plots,
+                            ["Nanog", "Sox2"], cfg, seed=1, device="cpu", kernels="auto", threads=1, log=LOG)
+    return table, summary, plots
 
 
 def test_rule_writes_tables_and_plots(tmp_path):
     pairs = [["Nanog", "Nanog"], ["Oct4-Sox2", "Sox2"]]
-    smk = syntax_smk(tmp_path, pairs)
-    main(smk, LOG)
-    table = pd.read_csv(smk.output.table, sep="\t")
+    table_path, summary_path, plots_dir = run_marginalize(tmp_path, pairs)
+    table = pd.read_csv(table_path, sep="\t")
     assert set(table["pair"]) == {"Nanog__Nanog", "Oct4-Sox2__Sox2"} and set(table["task"]) == {"Nanog", "Sox2"}
     nn_pair = table[(table["pair"] == "Nanog__Nanog") & (table["task"] == "Nanog")]
     assert nn_pair["distance"].tolist() == list(range(7, 61))
     assert np.allclose(nn_pair["log2fc_counts"], np.log2(nn_pair["counts_ab"] / nn_pair["counts_a"]), atol=1e-4)
-    summary = pd.read_csv(smk.output.summary, sep="\t")
+    summary = pd.read_csv(summary_path, sep="\t")
     assert len(summary) == 2 * 2 * 3 and set(summary["measure"]) == {"log2fc_a", "log2fc_b", "log2fc_counts"}
-    plots = sorted(Path(smk.output.plots).iterdir())
+    plots = sorted(Path(plots_dir).iterdir())
     assert [p.name for p in plots] == sorted(f"{a}__{b}.png" for a, b in pairs)
     for plot in plots:
         with open(plot, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     # deterministic
     (tmp_path / "again").mkdir()
-    smk2 = syntax_smk(tmp_path / "again", pairs)
-    main(smk2, LOG)
-    assert pd.read_csv(smk2.output.table, sep="\t").equals(table)
+    table_again, _, _ = run_marginalize(tmp_path / "again", pairs)
+    assert pd.read_csv(table_again, sep="\t").equals(table)
 
 
 def test_rule_errors(tmp_path):
     with pytest.raises(BPNetInputError, match="'Klf4' is not a motif label"):
-        main(syntax_smk(tmp_path, [["Nanog", "Klf4"]]), LOG)
+        run_marginalize(tmp_path, [["Nanog", "Klf4"]])
     with pytest.raises(BPNetInputError, match="max_distance"):
-        main(syntax_smk(tmp_path, [["Nanog", "Sox2"]], max_distance=200), LOG)
+        run_marginalize(tmp_path, [["Nanog", "Sox2"]], max_distance=200)

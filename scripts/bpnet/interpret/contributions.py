@@ -42,17 +42,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
+from bpnet.hardware import setup_inference
 from bpnet.io.npz import read_npz, write_npz
+from bpnet.io.sequence import codes_to_one_hot, one_hot
+from bpnet.io.tracks import TrackWriter, read_chrom_sizes
 from bpnet.model.network import BPNet
-from bpnet.io.sequence import codes_to_one_hot
+from bpnet.model.weights import load_checkpoint
 from bpnet.progress import progress_bar
+from bpnet.steps.export import export_test_windows
 
 HEADS = ("profile", "counts")
 # Windows shuffled per call of the shuffle kernel: a fixed block size, so that the references
@@ -364,8 +369,6 @@ class Contributions:
 
     def one_hot(self) -> np.ndarray:
         """float32 ``(M, W, 4)`` one-hot of the windows (N = zeros)."""
-        from bpnet.io.sequence import one_hot
-
         return one_hot(self.sequence)
 
     def hyp(self, task: str, head: str) -> np.ndarray:
@@ -411,7 +414,7 @@ def load_contributions(path: str | Path) -> Contributions:
     )
 
 
-def track_paths(outdir: str | Path, tasks: Sequence[str], heads: Sequence[str]) -> list[Path]:
+def contribution_track_paths(outdir: str | Path, tasks: Sequence[str], heads: Sequence[str]) -> list[Path]:
     """``{outdir}/{task}.{head}.contrib.bw`` in (task, head) order."""
     return [Path(outdir) / f"{t}.{h}.contrib.bw" for t in tasks for h in heads]
 
@@ -422,11 +425,8 @@ def write_contribution_tracks(c: Contributions, paths: Sequence[str | Path], chr
     Overlapping windows are stitched by :func:`bpnet.steps.export.export_test_windows` (nearest window
     centre wins). Returns the number of bases written per track.
     """
-    from bpnet.io.tracks import TrackWriter
-    from bpnet.steps.export import export_test_windows
-
     onehot = c.one_hot()
-    # (M, W, T*H): channel t * H + h, the order of track_paths.
+    # (M, W, T*H): channel t * H + h, the order of contribution_track_paths.
     values = np.einsum("thmwb,mwb->mwth", c.hypothetical.astype(np.float32), onehot)
     values = values.reshape(*values.shape[:2], -1)
     with TrackWriter(paths, chrom_sizes) as writer:
@@ -447,38 +447,61 @@ def select_windows(split: np.ndarray, splits: Sequence[str], max_windows: int | 
 
 
 # --------------------------------------------------------------------------------------------
-# Rule entry point
+# Rule contrib_scores
 # --------------------------------------------------------------------------------------------
 
 
-def main(smk, log) -> None:
-    """Rule ``contrib_scores``: dataset.npz + model -> contrib.npz and contribution bigWigs."""
-    from bpnet.data.dataset import load_dataset
-    from bpnet.hardware import setup_inference
-    from bpnet.io.tracks import read_chrom_sizes
-    from bpnet.model.weights import load_checkpoint
+def compute_contributions(
+    dataset_path: str | Path,
+    model_path: str | Path,
+    chrom_sizes_path: str | Path,
+    contrib_path: str | Path,
+    tracks_dir: str | Path,
+    tasks: Sequence[str],
+    interpretation: Mapping[str, Any],
+    seed: int,
+    device: str = "auto",
+    kernels: str = "auto",
+    threads: int = 1,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> Contributions:
+    """Rule ``contrib_scores``: dataset.npz + model -> contrib.npz and contribution bigWigs.
 
-    cfg = smk.params.interpretation
-    tasks, heads, seed = list(smk.params.tasks), list(cfg["heads"]), int(smk.params.seed)
+    Args:
+        dataset_path: dataset.npz of rule build_dataset.
+        model_path: the trained (or imported) model.
+        chrom_sizes_path: the genome's chrom sizes (the bigWig headers).
+        contrib_path: contrib.npz, written (layout in the module docstring).
+        tracks_dir: folder of the bigWigs ``{task}.{head}.contrib.bw``, made here.
+        tasks: the config's task names (data.tasks); the dataset and the model must have them.
+        interpretation: the config's ``interpretation`` section (splits, max_windows, heads,
+            n_references, batch_size).
+        seed, device, kernels: the config's top-level keys.
+        threads: the cores the job may use.
+
+    Returns the contributions written to ``contrib_path``.
+    """
+    cfg = interpretation
+    tasks, heads, seed = list(tasks), list(cfg["heads"]), int(seed)
     # the tracks folder is a directory() output: experiments may differ in tasks and heads
-    Path(smk.output.tracks).mkdir(parents=True, exist_ok=True)
-    paths = track_paths(smk.output.tracks, tasks, heads)
-    ds = load_dataset(smk.input.dataset)
-    model = load_checkpoint(smk.input.model)
+    Path(tracks_dir).mkdir(parents=True, exist_ok=True)
+    paths = contribution_track_paths(tracks_dir, tasks, heads)
+    ds = load_dataset(dataset_path)
+    model = load_checkpoint(model_path)
     if list(model.config.tasks) != tasks or list(ds.tasks) != tasks:
         raise BPNetInputError(
-            f"tasks differ: data.tasks {tasks}, dataset {smk.input.dataset} {list(ds.tasks)}, "
-            f"model {smk.input.model} {list(model.config.tasks)}; rebuild the dataset and retrain"
+            f"tasks differ: data.tasks {tasks}, dataset {dataset_path} {list(ds.tasks)}, "
+            f"model {model_path} {list(model.config.tasks)}; rebuild the dataset and retrain"
         )
-    chrom_sizes = read_chrom_sizes(smk.input.chrom_sizes)
+    chrom_sizes = read_chrom_sizes(chrom_sizes_path)
     torch.manual_seed(seed)
-    device = setup_inference(model, smk.params.device, smk.params.kernels, smk.threads, log)
+    device = setup_inference(model, device, kernels, threads, log)
     index = select_windows(ds.split, cfg["splits"], cfg["max_windows"], seed)
     codes = ds.sequence[index, ds.core]
     control = None
     if model.config.use_control:
         if ds.control is None:
-            raise BPNetInputError(f"the model uses a control track but {smk.input.dataset} has none")
+            raise BPNetInputError(f"the model uses a control track but {dataset_path} has none")
         control = ds.control[index, ds.core]
     log.info(
         "explaining %d windows of %d bp (%s), heads %s, %d tasks, %d dinucleotide-shuffled references each, on %s",
@@ -493,6 +516,7 @@ def main(smk, log) -> None:
         hypothetical=hyp.astype(np.float16), tasks=tasks, heads=heads, n_references=int(cfg["n_references"]),
         seed=seed,
     )
-    save_contributions(smk.output.contrib, c)
+    save_contributions(contrib_path, c)
     written = write_contribution_tracks(c, paths, chrom_sizes)
-    log.info("wrote %s and %d contribution tracks (%d bases each)", smk.output.contrib, len(paths), written)
+    log.info("wrote %s and %d contribution tracks (%d bases each)", contrib_path, len(paths), written)
+    return c

@@ -31,17 +31,24 @@ One plot per pair, ``syntax/{A}__{B}.png``, shows the three fold changes against
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy.ndimage import uniform_filter1d
 
+from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
+from bpnet.hardware import setup_inference
+from bpnet.interpret.contributions import dinucleotide_shuffle, select_windows
+from bpnet.interpret.meme import read_meme_motifs, resolve_known_motifs
 from bpnet.model.network import BPNet, postprocess
-from bpnet.steps.predict import predict_outputs
+from bpnet.model.weights import load_checkpoint
 from bpnet.progress import progress_bar
+from bpnet.steps.predict import predict_outputs
 
 DETREND_BP = 21  # moving-average window removed before the FFT (two helical turns)
 MIN_PERIOD, MAX_PERIOD = 4.0, 30.0  # period band searched (bp)
@@ -188,8 +195,6 @@ def marginalize_pair(
 
 def detrended(values: np.ndarray, detrend: int = DETREND_BP) -> np.ndarray:
     """The curve ``(n,)`` minus its centred moving average over ``detrend`` bp: its oscillation."""
-    from scipy.ndimage import uniform_filter1d
-
     y = np.asarray(values, dtype=np.float64)
     return y - uniform_filter1d(y, size=detrend, mode="nearest")
 
@@ -265,22 +270,49 @@ def plot_pair(table: pd.DataFrame, path: str | Path, title: str) -> None:
     plt.close(fig)
 
 
-def main(smk, log) -> None:
-    """Rule ``marginalize``: model + dataset backgrounds -> syntax.tsv, syntax_summary.tsv, plots."""
-    from bpnet.data.dataset import load_dataset
-    from bpnet.interpret import dinucleotide_shuffle, select_windows
-    from bpnet.motifs import read_meme_motifs, resolve_known_motifs
-    from bpnet.hardware import setup_inference
-    from bpnet.model.weights import load_checkpoint
+# --------------------------------------------------------------------------------------------
+# Rule marginalize
+# --------------------------------------------------------------------------------------------
 
-    cfg = smk.params.interpretation
+
+def marginalize_motif_pairs(
+    model_path: str | Path,
+    dataset_path: str | Path,
+    known_motifs_path: str | Path,
+    table_path: str | Path,
+    summary_path: str | Path,
+    plots_dir: str | Path,
+    tasks: Sequence[str],
+    interpretation: Mapping[str, Any],
+    seed: int,
+    device: str = "auto",
+    kernels: str = "auto",
+    threads: int = 1,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> pd.DataFrame:
+    """Rule ``marginalize``: model + dataset backgrounds -> syntax.tsv, syntax_summary.tsv, plots.
+
+    Args:
+        model_path: the trained (or imported) model.
+        dataset_path: dataset.npz of rule build_dataset (the backgrounds are shuffles of its windows).
+        known_motifs_path: MEME file of the known motifs (``interpretation.motifs`` names them).
+        table_path, summary_path: syntax.tsv and syntax_summary.tsv (module docstring).
+        plots_dir: folder of the plots ``{A}__{B}.png``, made here.
+        tasks: the config's task names (data.tasks); the model must predict them.
+        interpretation: the config's ``interpretation`` section (``syntax``, ``motifs``, ``splits``).
+        seed, device, kernels: the config's top-level keys.
+        threads: the cores the job may use.
+
+    Returns the summary written to ``summary_path``.
+    """
+    cfg = interpretation
     scfg = cfg["syntax"]
-    tasks, seed = list(smk.params.tasks), int(smk.params.seed)
+    tasks, seed = list(tasks), int(seed)
     pairs = [tuple(p) for p in scfg["pairs"]]
     # the plots folder is a directory() output: experiments may differ in their pairs
-    Path(smk.output.plots).mkdir(parents=True, exist_ok=True)
-    plots = [Path(smk.output.plots) / f"{pair_label(a, b)}.png" for a, b in pairs]
-    known = resolve_known_motifs(read_meme_motifs(smk.input.known), cfg["motifs"], smk.input.known)
+    Path(plots_dir).mkdir(parents=True, exist_ok=True)
+    plots = [Path(plots_dir) / f"{pair_label(a, b)}.png" for a, b in pairs]
+    known = resolve_known_motifs(read_meme_motifs(known_motifs_path), cfg["motifs"], known_motifs_path)
     for a, b in pairs:
         for label in (a, b):
             if label not in known:
@@ -288,11 +320,11 @@ def main(smk, log) -> None:
                     f"config key interpretation.syntax.pairs: {label!r} is not a motif label of "
                     f"interpretation.motifs ({', '.join(known)})"
                 )
-    model = load_checkpoint(smk.input.model)
+    model = load_checkpoint(model_path)
     if list(model.config.tasks) != tasks:
-        raise BPNetInputError(f"{smk.input.model} predicts tasks {list(model.config.tasks)}, but data.tasks is {tasks}")
-    device = setup_inference(model, smk.params.device, smk.params.kernels, smk.threads, log)
-    ds = load_dataset(smk.input.dataset)
+        raise BPNetInputError(f"{model_path} predicts tasks {list(model.config.tasks)}, but data.tasks is {tasks}")
+    device = setup_inference(model, device, kernels, threads, log)
+    ds = load_dataset(dataset_path)
     index = select_windows(ds.split, cfg["splits"], int(scfg["n_backgrounds"]), seed + 1)
     backgrounds = dinucleotide_shuffle(ds.sequence[index, ds.core], 1, seed)[:, 0]
     log.info("marginalising %d motif pair(s) over %d dinucleotide-shuffled backgrounds of %d bp, distances up "
@@ -315,8 +347,9 @@ def main(smk, log) -> None:
     table = pd.concat(tables, ignore_index=True)
     table["task"] = table.pop("task_name")
     summary = summarize(table, int(scfg["near"]))
-    table.round(6).to_csv(smk.output.table, sep="\t", index=False)
-    summary.to_csv(smk.output.summary, sep="\t", index=False)
+    table.round(6).to_csv(table_path, sep="\t", index=False)
+    summary.to_csv(summary_path, sep="\t", index=False)
     for row in summary.itertuples():
         log.info("%-22s %-6s %-13s mean log2FC (d <= %d) %+.3f, period %.2f bp (power share %.2f)", row.pair,
                  row.task, row.measure, scfg["near"], row.mean_log2fc_near, row.period_bp, row.period_power_share)
+    return summary
