@@ -31,14 +31,14 @@ def _windows(case):
 
 
 def _bigwigs(paths):
-    from bpnet.simulate import TFS
+    from bpnet.simulate.binding import TFS
 
     return [str(paths[f"{tf}.counts.{s}"]) for tf in TFS for s in ("pos", "neg")]
 
 
 def _ours(paths, windows):
     from bpnet.data.dataset import build_dataset
-    from bpnet.simulate import TFS
+    from bpnet.simulate.binding import TFS
 
     return build_dataset(windows, paths["fasta"], _bigwigs(paths), TFS)
 

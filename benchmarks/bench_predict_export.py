@@ -64,7 +64,7 @@ def _setup(case):
 
 def ours(case):
     from bpnet.io.tracks import TrackWriter, track_paths
-    from bpnet.simulate import TFS
+    from bpnet.simulate.binding import TFS
     from bpnet.steps.export import export_tiled
     from bpnet.steps.predict import predict_profile
 
@@ -94,7 +94,7 @@ def peer(case):
     from tangermeme.io import extract_loci
     from tangermeme.predict import predict
 
-    from bpnet.simulate import TFS
+    from bpnet.simulate.binding import TFS
 
     paths, sizes, chroms, out = _setup(case)
     wrapped = common.ChannelsFirst(_model())

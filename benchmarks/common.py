@@ -38,7 +38,7 @@ class ChannelsFirst(torch.nn.Module):
 
 def data_paths(data_dir: Path) -> dict[str, Path]:
     """The files of ``make_data.py``'s output folder; missing ones are a clear error."""
-    from bpnet.simulate import output_paths
+    from bpnet.simulate.files import output_paths
 
     data_dir = Path(data_dir)
     paths = {k: Path(v) for k, v in output_paths(data_dir / "sim").items()}

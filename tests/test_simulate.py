@@ -12,6 +12,7 @@ import yaml
 
 from bpnet.data.windows import read_peaks
 from bpnet.errors import BPNetInputError
+from bpnet.interpret.syntax import periodicity
 from bpnet.io.sequence import encode, reverse_complement_codes
 from bpnet.io.tracks import read_chrom_sizes, read_windows
 from bpnet.simulate.binding import T_KLF4, T_NANOG, T_OCT4, T_SOX2, TFS, occupancy
@@ -296,9 +297,6 @@ def test_syntax_shows_up_in_the_simulated_occupancy():
 
 
 def test_planted_syntax_is_the_occupancy_of_an_isolated_pair():
-    # TODO(layout): bpnet.syntax is moving to bpnet/interpret/ (in progress)
-    from bpnet.interpret.syntax import periodicity
-
     cfg = resolve_config({})
     t = planted_syntax(cfg, np.arange(1, 151))
     assert len(t) == len(MOTIFS) ** 2 * 150 * len(TFS)

@@ -6,6 +6,8 @@ from importlib import resources
 
 import numpy as np
 
+from bpnet.interpret.meme import read_meme_motifs
+
 # Motif names used in the truth table -> JASPAR IDs in data/oskn_motifs.meme.
 MOTIF_IDS = {
     "Oct4-Sox2": "MA0142.1",
@@ -21,9 +23,6 @@ OS, OCT4, SOX2, NANOG, KLF4 = range(len(MOTIFS))  # motif indices
 def load_motifs() -> dict[str, np.ndarray]:
     """The five OSKN PFMs ``(width, 4)`` of the package's ``data/oskn_motifs.meme``, keyed by
     :data:`MOTIFS` (read with :func:`read_meme_motifs`)."""
-    # TODO(layout): the module of read_meme_motifs is moving (bpnet.motifs -> bpnet/interpret/);
-    # import it at the top of this module once its path is settled.
-    from bpnet.interpret.meme import read_meme_motifs
 
     with resources.as_file(resources.files("bpnet").joinpath("data/oskn_motifs.meme")) as path:
         by_id = read_meme_motifs(path)
