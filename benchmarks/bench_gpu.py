@@ -14,7 +14,7 @@ are those of the device, not of data loading. Cases, in this order:
   bf16; on resident one-hot tensors (bp/s = windows/s x 1000), and through
   ``bpnet.steps.predict.predict_outputs`` from host codes to host arrays (the workflow's path,
   transfers included).
-- ``contrib``: ``bpnet.interpret.contribution_scores`` (DeepLIFT/DeepSHAP, 8 targets), 64
+- ``contrib``: ``bpnet.interpret.contributions.contribution_scores`` (DeepLIFT/DeepSHAP, 8 targets), 64
   windows, 10 dinucleotide-shuffled references each, fp32, at batch 8 (bench_contrib.py's) and 64.
 - ``bpnet-lite``: bpnet-lite's ``BPNet`` shaped as BPNet-OSKN (``bench_train._lite_model``),
   a plain step (forward, its ``_mixture_loss``, backward, gradient clipping, Adam 0.004) on
@@ -172,7 +172,7 @@ def case_predict_outputs(args, device, precision: str) -> dict:
 
 
 def case_contrib(args, device, batch: int) -> dict:
-    from bpnet.interpret import contribution_scores
+    from bpnet.interpret.contributions import contribution_scores
 
     model = our_model(device).eval()
     codes = np.random.default_rng(SEED).integers(0, 4, (args.contrib_windows, LENGTH), dtype=np.uint8)

@@ -195,7 +195,7 @@ def test_prediction_logs_batch_progress_and_the_same_numbers(log, every_update):
 def test_contribution_scores_log_window_progress(log, every_update):
     import numpy as np
 
-    from bpnet.interpret import contribution_scores
+    from bpnet.interpret.contributions import contribution_scores
 
     codes = np.random.default_rng(1).integers(0, 4, (3, 40)).astype(np.uint8)
     contribution_scores(tiny_model(), codes, n_references=2, batch_size=2, log=log)
@@ -205,7 +205,7 @@ def test_contribution_scores_log_window_progress(log, every_update):
 def test_marginalisation_advances_the_callers_bar_by_every_distance(log, every_update):
     import numpy as np
 
-    from bpnet.syntax import marginalize_pair, pair_layout
+    from bpnet.interpret.syntax import marginalize_pair, pair_layout
 
     backgrounds = np.random.default_rng(2).integers(0, 4, (2, 100)).astype(np.uint8)
     motif = np.array([0, 1, 2, 3, 0], dtype=np.uint8)
@@ -262,7 +262,8 @@ def test_dataset_building_logs_windows_read_per_source(log, every_update, tmp_pa
 def test_cwm_scanning_advances_the_bar_by_windows_of_every_pattern(log, every_update):
     import numpy as np
 
-    from bpnet.motifs import Pattern, scan_cwms
+    from bpnet.interpret.instances import scan_cwms
+    from bpnet.interpret.modisco import Pattern
 
     rng = np.random.default_rng(4)
     cwm = rng.normal(size=(6, 4))

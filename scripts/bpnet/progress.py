@@ -13,8 +13,8 @@ seconds between updates, a line comes well inside 30 s. Bytes (``unit="B"``) are
 Library functions take plain values plus an optional ``log`` (a function that runs once per
 rule, e.g. :func:`bpnet.steps.predict.predict_outputs`) or ``progress`` (an object with
 ``update(n)``, for a function called in a loop by a caller that owns the bar, e.g.
-:func:`bpnet.syntax.marginalize_pair`); the default None means no output. Rule ``main``
-functions pass the rule logger.
+:func:`bpnet.interpret.syntax.marginalize_pair`); the default None means no output. The rule
+scripts pass the rule logger.
 
 Steps that run inside a library call with no loop of ours (TF-MoDISco) get :func:`heartbeat`:
 a line with the elapsed time every ``interval`` seconds until the call returns.

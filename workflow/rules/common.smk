@@ -314,13 +314,13 @@ def scaled_mem(base):
     return mem_mb
 
 
-def input_mem(factor, floor=2000, per_file=False):
+def input_mem(factor, floor=2000, per_file=False, extra=0):
     """A ``mem_mb`` base for :func:`scaled_mem`: ``factor`` times the job's input in MB (per input
-    file with ``per_file``), at least ``floor``."""
+    file with ``per_file``) plus ``extra`` MB, at least ``floor``."""
 
     def mb(wildcards, input):
         size = input.size_mb / max(len(input), 1) if per_file else input.size_mb
-        return max(floor, int(factor * size))
+        return max(floor, int(factor * size) + extra)
 
     return mb
 
@@ -411,6 +411,15 @@ def known_motifs_file(exp):
     """The MEME file of known motifs: interpretation.known_motifs, or the package's OSKN motifs."""
     path = interpretation_config(exp)["known_motifs"]
     return path or os.path.join(workflow.basedir, "scripts", "bpnet", "data", "oskn_motifs.meme")
+
+
+def known_motifs(wildcards):
+    return known_motifs_file(wildcards.exp)
+
+
+def contrib_runtime(wildcards):
+    """Minutes for contrib_scores: ~1 s per window on 2 CPU cores (500 windows took 7.6 min)."""
+    return max(30, int(interpretation_config(wildcards.exp)["max_windows"] or 5000) // 20)
 
 
 def _interp(exp, name):

@@ -33,9 +33,9 @@ rule contrib_scores:
     threads: 8  # capped by --cores / --set-threads and by the cores the job may use
     resources:
         # the dataset, plus float32 hypothetical contributions (T x H x M x W x 4)
-        mem_mb=scaled_mem(lambda w, input: max(4000, int(3 * input.size_mb) + 2000)),
+        mem_mb=scaled_mem(input_mem(3, floor=4000, extra=2000)),
         # ~1 s per window on 2 CPU cores (4 tasks, 2 heads, 10 references): 500 windows took 7.6 min
-        runtime=lambda w: max(30, int(interpretation_config(w.exp)["max_windows"] or 5000) // 20),
+        runtime=contrib_runtime,
     params:
         interpretation=exp_value("interpretation"),
         tasks=tasks_of,
@@ -49,7 +49,7 @@ rule contrib_scores:
 rule motif_discovery:
     input:
         contrib=rules.contrib_scores.output.contrib,
-        known=lambda w: known_motifs_file(w.exp),
+        known=known_motifs,
     output:
         h5="results/{exp}/interpretation/modisco/{task}/modisco.h5",
         meme="results/{exp}/interpretation/modisco/{task}/motifs.meme",
@@ -77,7 +77,7 @@ rule motif_instances:
         contrib=rules.contrib_scores.output.contrib,
         # one per task, in task order ({exp} is filled in from the job's wildcards)
         h5=collect(rules.motif_discovery.output.h5, task=tasks_of, allow_missing=True),
-        known=lambda w: known_motifs_file(w.exp),
+        known=known_motifs,
     output:
         instances="results/{exp}/interpretation/instances.tsv",
         motifs="results/{exp}/interpretation/motifs.tsv",
@@ -102,7 +102,7 @@ rule marginalize:
     input:
         dataset=rules.build_dataset.output.dataset,
         model="results/{exp}/model/model.safetensors",  # rule train, or import_weights
-        known=lambda w: known_motifs_file(w.exp),
+        known=known_motifs,
     output:
         table="results/{exp}/interpretation/syntax.tsv",
         summary="results/{exp}/interpretation/syntax_summary.tsv",
@@ -115,7 +115,7 @@ rule marginalize:
         "../../envs/bpnet.yaml"
     threads: 8  # capped by --cores / --set-threads and by the cores the job may use
     resources:
-        mem_mb=scaled_mem(lambda w, input: max(4000, int(2 * input.size_mb) + 2000)),
+        mem_mb=scaled_mem(input_mem(2, floor=4000, extra=2000)),
         runtime=60,
     params:
         interpretation=exp_value("interpretation"),
@@ -142,7 +142,7 @@ rule interpretation_check:
         truth_syntax=branch(
             exp_value("interpretation", "truth_syntax"), then=exp_value("interpretation", "truth_syntax")
         ),
-        known=lambda w: known_motifs_file(w.exp),
+        known=known_motifs,
     output:
         check="results/{exp}/interpretation/truth_check.tsv",
     log:

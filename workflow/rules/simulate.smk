@@ -17,24 +17,26 @@ rule simulate_dataset:
         fasta=f"{SIMULATED}/genome.fa",
         fai=f"{SIMULATED}/genome.fa.fai",
         chrom_sizes=f"{SIMULATED}/genome.chrom.sizes",
-        counts=expand(f"{SIMULATED}/chip-nexus/{{tf}}/counts.{{strand}}.bw", tf=[*TFS, CONTROL], strand=STRANDS),
+        counts=expand(
+            f"{SIMULATED}/chip-nexus/{{tf}}/counts.{{strand}}.bw", tf=[*TFS, CONTROL], strand=STRANDS
+        ),
         peaks=expand(f"{SIMULATED}/chip-nexus/{{tf}}/idr-optimal-set.narrowPeak.gz", tf=TFS),
         instances=f"{SIMULATED}/truth/instances.tsv.gz",
         syntax=f"{SIMULATED}/truth/syntax.tsv.gz",
         expected=expand(f"{SIMULATED}/truth/{{tf}}/expected.{{strand}}.bw", tf=TFS, strand=STRANDS),
-    params:
-        simulation=lookup(dpath="simulation", within=config),
     log:
         "logs/simulate_dataset.log",
     benchmark:
         # like every rule's benchmark (results/<exp>/benchmarks/<rule>.tsv), in the data's folder
         f"{SIMULATED}/benchmarks/simulate_dataset.tsv"
+    conda:
+        "../../envs/bpnet.yaml"
     threads: 2  # bigWig writing runs in `threads` processes; the files do not depend on it
     resources:
         # measured at scale 1 on 2 busy cores: 14 s, 1.5 GB (all processes); ~3.3 GB at scale 10
         mem_mb=scaled_mem(int(2000 + 400 * config["simulation"]["scale"])),
         runtime=int(10 + 3 * config["simulation"]["scale"]),
-    conda:
-        "../../envs/bpnet.yaml"
+    params:
+        simulation=lookup(dpath="simulation", within=config),
     script:
         "../../scripts/simulate_dataset.py"

@@ -49,7 +49,7 @@ def read_truth_instances(path: str | Path) -> pd.DataFrame:
 
 
 def read_planted_syntax(path: str | Path) -> pd.DataFrame:
-    """The simulator's ``truth/syntax.tsv.gz`` (:func:`bpnet.simulate.planted_syntax`)."""
+    """The simulator's ``truth/syntax.tsv.gz`` (:func:`bpnet.simulate.truth.planted_syntax`)."""
     return _read_truth_table(path, ("motif_a", "motif_b", "distance", "task", "log2fc_a", "log2fc_b"),
                              "interpretation.truth_syntax", "planted syntax")
 
