@@ -10,7 +10,7 @@ import importlib.util
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import REPO, jobs_planned, snakemake, tiny_config
+from conftest import REPO, jobs_planned, snakemake, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_workflow import REPO, snakemake
+from conftest import REPO, snakemake
 
 
 @pytest.mark.parametrize("config", ["config.yaml", "oskn.yaml"])

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_workflow import REPO, tiny_config
+from conftest import REPO, tiny_config
 
 from bpnet.workdir import LOCKS_DIR, RUNS_DIR, clear_stale_lock, register_run, stale_lock_check
 

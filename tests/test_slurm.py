@@ -31,9 +31,9 @@ import pandas as pd
 import pyBigWig
 import pytest
 import yaml
+from conftest import REPO, snakemake, tiny_config
 from safetensors.numpy import load_file
 from slurm_cluster import SlurmCluster, die_with_parent, missing_programs
-from test_workflow import REPO, snakemake, tiny_config
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 # What a site adds to the profile (see the module docstring).
