@@ -31,14 +31,48 @@ def write_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
                 np.lib.format.write_array(fh, np.asanyarray(val), allow_pickle=False)
 
 
+def _member_memmap(path: Path, zf: zipfile.ZipFile, name: str) -> np.ndarray:
+    """A read-only memory map of one uncompressed ``.npy`` member (what :func:`write_npz` writes):
+    its bytes stay on disk and are read when indexed."""
+    info = zf.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ValueError(f"member {name} is compressed")
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)  # the local file header: its name and extra field lengths at 26..30
+        if local[:4] != b"PK\x03\x04":
+            raise ValueError(f"member {name}: bad local header")
+        start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+        fh.seek(start)
+        version = np.lib.format.read_magic(fh)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise ValueError(f"member {name}: .npy format {version}")
+        shape, fortran, dtype = readers[version](fh)
+        offset = fh.tell()
+    if dtype.hasobject:
+        raise ValueError(f"member {name} holds Python objects")
+    if not shape or 0 in shape:  # nothing to map: read it
+        with zf.open(name) as member:
+            return np.lib.format.read_array(member, allow_pickle=False)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+
+
 def read_npz(
-    path: str | Path, keys: Sequence[str] | None = None, what: str = "array", producer: str | None = None
+    path: str | Path,
+    keys: Sequence[str] | None = None,
+    what: str = "array",
+    producer: str | None = None,
+    mmap: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """The arrays ``keys`` (all when None) of an ``.npz``.
 
     Args:
         what: what the file is, for messages ("dataset", "predictions").
         producer: the rule that writes it, for messages ("build_dataset").
+        mmap: keys returned as read-only memory maps instead of arrays in memory (for the large
+            arrays of a dataset: a step then holds only the rows it indexes). A member that
+            cannot be mapped (compressed, e.g. written by ``np.savez_compressed``) is read.
     """
     path = Path(path)
     hint = f"; run rule {producer}" if producer else ""
@@ -50,7 +84,16 @@ def read_npz(
             missing = [k for k in wanted if k not in npz.files]
             if missing:
                 raise BPNetInputError(f"{what} file {path} lacks the array(s) {missing}{hint.replace('run', 'rerun')}")
-            return {k: npz[k] for k in wanted}
+            out = {}
+            for k in wanted:
+                if k in mmap:
+                    try:
+                        out[k] = _member_memmap(path, npz.zip, f"{k}.npy")
+                        continue
+                    except ValueError:
+                        pass  # not mappable: read it below
+                out[k] = npz[k]
+            return out
     except BPNetInputError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile) as err:
