@@ -77,3 +77,18 @@ def test_input_error_is_one_line(tmp_path):
 def test_other_exceptions_propagate(tmp_path, exc):
     with pytest.raises(type(exc)):
         run_rule(_smk(tmp_path), _raiser(exc))
+
+
+def test_a_finished_rule_logs_its_time_and_peak_memory(tmp_path):
+    """The peak is the kernel's high-water mark: 200 MB touched once shows in it afterwards."""
+    import numpy as np
+
+    def main(smk, log):
+        block = np.ones(200 * 2**20, dtype=np.uint8)  # touched: resident
+        del block
+
+    run_rule(_smk(tmp_path), main)
+    logging.getLogger("bpnet").handlers.clear()
+    line = [x for x in (tmp_path / "x.log").read_text().splitlines() if "rule x finished in" in x][0]
+    peak_mb = int(line.rsplit("peak memory ", 1)[1].split()[0])
+    assert peak_mb >= 200

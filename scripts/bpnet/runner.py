@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import resource
 import sys
 import time
 from typing import Any, Callable
@@ -76,6 +77,17 @@ def environment_error_line(err: BaseException, rule: str) -> str | None:
     return None
 
 
+def peak_rss() -> str:
+    """This process's peak resident memory, as the kernel counts it (not sampled): ``"812 MB"``.
+
+    Rules log it when they finish, the figure to size a rule's ``mem_mb`` from.
+    """
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if sys.platform == "darwin":  # bytes there, kB on Linux
+        kb //= 1024
+    return f"{kb / 1024:.0f} MB"
+
+
 def run_rule(smk: Any, main: Callable[[Any, logging.Logger], None]) -> None:
     """Run ``main(smk, logger)`` for a Snakemake ``script:`` rule; exit 1 on a user mistake."""
     log_path = str(smk.log[0]) if len(smk.log) else None
@@ -94,4 +106,4 @@ def run_rule(smk: Any, main: Callable[[Any, logging.Logger], None]) -> None:
             raise  # any other OSError is a bug: keep its traceback
         logger.error("%s", line)
         sys.exit(1)
-    logger.info("rule %s finished in %.1f s", rule, time.perf_counter() - t0)
+    logger.info("rule %s finished in %.1f s, peak memory %s", rule, time.perf_counter() - t0, peak_rss())
