@@ -10,7 +10,7 @@ import torch
 
 from bpnet.errors import BPNetInputError
 from bpnet.io.sequence import encode
-from bpnet.io.tracks import TrackWriter, track_paths, write_bigwig
+from bpnet.io.tracks import TrackWriter, compact_runs, track_paths, write_bigwig
 from bpnet.model.network import BPNet, BPNetConfig, init_weights
 from bpnet.model.weights import save_checkpoint
 from bpnet.steps.export import (
@@ -311,3 +311,40 @@ def test_missing_or_mismatched_predictions_are_clear_errors(tmp_path):
              tasks=np.array(["a"]))
     with pytest.raises(BPNetInputError, match=r"tasks \['a'\], but data.tasks is \['a', 'b'\]"):
         run()
+
+
+def test_compact_runs_rebuild_the_rounded_track():
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        x = (rng.integers(0, 4, 60) / 4 + rng.random(60) * 1e-3).astype(np.float32)
+        starts, ends, values = compact_runs(x, 2, 0.2)
+        rebuilt = np.full(60, np.nan)
+        for s, e, v in zip(starts, ends, values):
+            rebuilt[s:e] = v
+        rounded = np.round(x, 2)
+        np.testing.assert_allclose(rebuilt, np.where(rounded >= 0.2, rounded, np.nan), equal_nan=True)
+        assert (starts[1:] >= ends[:-1]).all() and (ends > starts).all()
+        # maximal runs: two touching runs never hold the same value
+        touching = starts[1:] == ends[:-1]
+        assert not (touching & (values[1:] == values[:-1])).any()
+
+
+def test_compact_tracks_read_back_rounded_and_floored(tmp_path):
+    """decimals / floor: what a browser reads is the rounded value, and no data below the floor."""
+    sizes = {"chr1": 300, "chr2": 50}
+    rng = np.random.default_rng(1)
+    values = np.full((300, 4), 0.0004, np.float32) + rng.random((300, 4)).astype(np.float32) * 1e-4  # background
+    for centre in (40, 150, 260):  # three peaks, most of the track stays background
+        values[centre - 10:centre + 10] = rng.random((20, 4)) * 5
+    dense, compact = tmp_path / "dense", tmp_path / "compact"
+    for folder, args in ((dense, ()), (compact, (2, 0.01))):
+        folder.mkdir()
+        with TrackWriter(track_paths(folder, TASKS), sizes, *args) as writer:
+            writer.add("chr1", 0, values[:120])
+            writer.add("chr1", 120, values[120:])
+    np.testing.assert_allclose(read_tracks(dense, sizes)["chr1"], values, rtol=1e-6)
+    got = read_tracks(compact, sizes)["chr1"]
+    rounded = np.round(values, 2)
+    np.testing.assert_allclose(got, np.where(rounded >= 0.01, rounded, np.nan), rtol=1e-6, equal_nan=True)
+    assert sum(p.stat().st_size for p in track_paths(compact, TASKS)) < sum(
+        p.stat().st_size for p in track_paths(dense, TASKS))

@@ -325,6 +325,26 @@ def track_paths(outdir: str | Path, tasks: Sequence[str]) -> list[Path]:
     return [Path(outdir) / f"{task}.{strand}.bw" for task in tasks for strand in STRANDS]
 
 
+def compact_runs(
+    values: np.ndarray, decimals: int | None = None, floor: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of equal values ``(starts, ends, values)`` of a per-base track ``(length,)``, after
+    rounding to ``decimals`` places (None: as they are) and leaving out values below ``floor``."""
+    vals = np.asarray(values, dtype=np.float32)
+    if decimals is not None:
+        vals = np.round(vals, decimals).astype(np.float32)
+    keep = np.ones(len(vals), bool) if floor is None else vals >= floor
+    # a run starts where a kept base follows a dropped one or its value changes
+    new = keep.copy()
+    new[1:] &= ~keep[:-1] | (vals[1:] != vals[:-1])
+    starts = np.flatnonzero(new)
+    # a run ends before the next run start or before the next dropped base
+    stop = keep.copy()
+    stop[:-1] &= ~keep[1:] | new[1:]
+    ends = np.flatnonzero(stop) + 1
+    return starts, ends, vals[starts]
+
+
 class TrackWriter:
     """One bigWig per output channel, written segment by segment (a context manager).
 
@@ -332,11 +352,23 @@ class TrackWriter:
         paths: ``2 T`` output files in channel order (see :func:`track_paths`).
         chrom_sizes: every chromosome of the genome, in order; all go into each header.
 
+        decimals: round every value to this many decimal places and store runs of equal values as
+            one entry (bedGraph-like spans): background of a predicted track becomes long runs,
+            so the files shrink many times. None: every base as float32 (fixed step 1).
+        floor: values below it are not stored (no data, as outside the exported regions).
+
     Segments must arrive in header chromosome order and, within a chromosome, in increasing
-    non-overlapping order (what bigWig requires). Values are stored per base as float32.
+    non-overlapping order (what bigWig requires).
     """
 
-    def __init__(self, paths: Sequence[str | Path], chrom_sizes: Mapping[str, int]):
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        chrom_sizes: Mapping[str, int],
+        decimals: int | None = None,
+        floor: float | None = None,
+    ):
+        self.decimals, self.floor = decimals, floor
 
         self.paths = [Path(p) for p in paths]
         self.chrom_sizes = dict(chrom_sizes)
@@ -374,7 +406,13 @@ class TrackWriter:
             return
         by_channel = np.ascontiguousarray(values.T, dtype=np.float32)  # (C, length)
         for bw, vals in zip(self._files, by_channel):
-            bw.addEntries(chrom, int(start), values=vals, span=1, step=1)
+            if self.decimals is None and self.floor is None:
+                bw.addEntries(chrom, int(start), values=vals, span=1, step=1)
+                continue
+            starts, ends, runs = compact_runs(vals, self.decimals, self.floor)
+            if len(starts):
+                bw.addEntries([chrom] * len(starts), (starts + start).tolist(), ends=(ends + start).tolist(),
+                              values=runs.tolist())
 
     def close(self) -> None:
         """Finish all files (bigWig zoom levels and index are written here)."""

@@ -390,7 +390,8 @@ def export_tracks(
     Args:
         outputs: the ``2 T`` bigWigs, in the order of :func:`bpnet.io.tracks.track_paths`.
         tasks: task names.
-        export_config: the config's ``export`` section (``regions``, ``tile_overlap``).
+        export_config: the config's ``export`` section (``regions``, ``tile_overlap``, and
+            ``decimals`` / ``floor``: compact tracks, see :class:`bpnet.io.tracks.TrackWriter`).
         chrom_sizes: the genome's chrom sizes (every chromosome goes into each header).
         dataset: dataset.npz (test mode: the windows; tiling: the training width).
         predictions: test mode: rule predict's model.npz.
@@ -410,7 +411,7 @@ def export_tracks(
         chroms, starts, profile = load_test_predictions(predictions, dataset, tasks)
         log.info("stitching %d test windows of %d bp on %d chromosome(s), nearest window centre wins",
                  len(starts), profile.shape[1], len(set(chroms)))
-        with TrackWriter(paths, sizes) as writer:
+        with TrackWriter(paths, sizes, export_config.get("decimals"), export_config.get("floor")) as writer:
             written = export_test_windows(writer, chroms, starts, profile)
         log.info("wrote %d bases x %d tracks to %s", written, len(paths), paths[0].parent)
         return
@@ -439,7 +440,8 @@ def export_tracks(
         return predict_profile(net, codes, control, device=device)
 
     total = count_tiles(sizes, chroms, width, overlap)
-    with TrackWriter(paths, sizes) as writer, progress_bar(log, total, "export tracks", unit="tile") as bar:
+    compact = export_config.get("decimals"), export_config.get("floor")
+    with TrackWriter(paths, sizes, *compact) as writer, progress_bar(log, total, "export tracks", unit="tile") as bar:
         export_tiled(writer, fasta, chroms, width, overlap, predict, control_paths, progress=bar)
     log.info("wrote %d bp of %d chromosome(s) x %d tracks to %s",
              sum(sizes[c] for c in chroms), len(chroms), len(paths), paths[0].parent)
