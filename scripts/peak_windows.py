@@ -15,6 +15,8 @@ def main(smk, log):
         smk.output.summary,
         smk.params.windows,
         blacklist=smk.input.blacklist[0] if smk.input.blacklist else None,
+        fasta=smk.input.fasta[0] if smk.input.fasta else None,
+        seed=smk.params.seed,
         log=log,
     )
 

@@ -357,6 +357,20 @@ def blacklist_files(wildcards):
     return [path] if path else []
 
 
+def background_fasta(wildcards):
+    """The genome FASTA as a list when windows.background is enabled (its GC content is read),
+    else empty: windowing without background does not depend on the FASTA."""
+    cfg = exp_config(wildcards.exp)
+    return [cfg["data"]["genome_fasta"]] if cfg["windows"]["background"]["enabled"] else []
+
+
+def background_seed(wildcards):
+    """The seed of the background draw; None when windows.background is off, so that a new seed
+    does not rerun windowing (and all that follows) for nothing."""
+    cfg = exp_config(wildcards.exp)
+    return cfg["seed"] if cfg["windows"]["background"]["enabled"] else None
+
+
 # ------------------------------------------------------------------------ export (export.smk)
 
 

@@ -1,4 +1,5 @@
-# Peak windowing: the peaks of every task -> fixed-width windows with a train/valid/test split.
+# Peak windowing: the peaks of every task -> fixed-width windows with a train/valid/test split,
+# and, with windows.background.enabled, GC-matched background windows (which read the genome).
 
 
 rule peak_windows:
@@ -6,6 +7,7 @@ rule peak_windows:
         peaks=peak_files,
         chrom_sizes=exp_value("data", "chrom_sizes"),
         blacklist=blacklist_files,
+        fasta=background_fasta,
     output:
         windows="results/{exp}/windows.tsv",
         summary="results/{exp}/windows_summary.tsv",
@@ -20,5 +22,6 @@ rule peak_windows:
     params:
         windows=exp_value("windows"),
         tasks=tasks_of,
+        seed=background_seed,
     script:
         "../../scripts/peak_windows.py"

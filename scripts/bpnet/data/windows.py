@@ -25,6 +25,11 @@ paper's ``resize(summit, width, fix="center")``: the summit is at offset ``width
 
 The split is by chromosome: ``valid_chroms`` -> valid, ``test_chroms`` -> test, the rest train.
 windows.tsv is sorted by chromosome (chrom sizes order) and start, so it is deterministic.
+
+With ``windows.background.enabled`` (off by default), GC-matched background windows
+(:mod:`bpnet.data.background`) follow the peak windows in windows.tsv, sorted the same way, with
+``tasks`` empty, the summit at offset ``width // 2``, and an extra last column ``kind`` (``peak`` or
+``background``); without background the file has no ``kind`` column and is what it always was.
 """
 
 from __future__ import annotations
@@ -39,10 +44,14 @@ import pandas as pd
 import pybedtools
 from pybedtools.helpers import BEDToolsError
 
+from bpnet.data.background import background_settings, gc_matched_background, log_background
 from bpnet.errors import BPNetInputError
 from bpnet.io.tracks import read_chrom_sizes
 
 WINDOW_COLUMNS = ["chrom", "start", "end", "summit", "tasks", "split", "name"]
+# The optional last column of windows.tsv, written only with windows.background.enabled.
+KIND_COLUMN = "kind"
+KINDS = ("peak", "background")
 SPLITS = ("train", "valid", "test")
 # Every peak ends in exactly one of these, in this order of precedence.
 REASONS = (
@@ -456,24 +465,77 @@ def _summary(tasks: list[str], task_idx: np.ndarray, reason: np.ndarray,
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
+def add_background(
+    windows: pd.DataFrame,
+    peaks: Mapping[str, pd.DataFrame],
+    chrom_sizes: Mapping[str, int],
+    fasta: str | Path,
+    settings: Mapping[str, Any],
+    width: int,
+    valid_chroms: Sequence[str],
+    test_chroms: Sequence[str],
+    exclude_chroms: Sequence[str],
+    blacklist: str | Path | None = None,
+    seed: int = 1,
+    log: logging.Logger | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Append GC-matched background windows to the peak windows of :func:`make_windows`.
+
+    Args:
+        windows: the peak windows; peaks: every peak of every task (``{task: DataFrame(chrom,
+            summit)}``); settings: :func:`bpnet.data.background.background_settings`; fasta: the
+            genome; the rest as for :func:`make_windows`; seed: the config's ``seed``.
+
+    Returns:
+        ``(windows, summary)``: the peak windows (``kind`` peak) followed by the background windows
+        (``kind`` background, ``tasks`` empty, split by chromosome, sorted by chromosome and
+        start); summary rows (:data:`SUMMARY_COLUMNS`): section ``split``, task ``background``,
+        the background windows per split, and section ``background``, task ``all``, the candidate
+        counts (grid, with_n, near_peak, blacklist, candidates) and ``sampled``.
+    """
+    log = log or logging.getLogger("bpnet")
+    drawn, stats = gc_matched_background(windows, peaks, chrom_sizes, fasta, settings, width,
+                                         exclude_chroms=exclude_chroms, blacklist=blacklist,
+                                         seed=seed, log=log)
+    bg = pd.DataFrame({"chrom": drawn["chrom"].astype(str), "start": drawn["start"].to_numpy(np.int64)})
+    bg["end"] = bg["start"] + width
+    bg["summit"] = bg["start"] + width // 2
+    bg["tasks"] = ""
+    bg["split"] = assign_split(bg["chrom"], valid_chroms, test_chroms)
+    bg["name"] = bg["chrom"] + ":" + bg["start"].astype(str) + "-" + bg["end"].astype(str)
+    bg[KIND_COLUMN] = "background"
+    out = pd.concat([windows[WINDOW_COLUMNS].assign(**{KIND_COLUMN: "peak"}), bg[WINDOW_COLUMNS + [KIND_COLUMN]]],
+                    ignore_index=True)
+    per_split = {s: int((bg["split"] == s).sum()) for s in SPLITS}
+    log_background(stats, per_split, settings, log)
+    rows = [("split", "background", s, n) for s, n in per_split.items()]
+    rows += [("background", "all", item, int(stats[item]))
+             for item in ("grid", "with_n", "near_peak", "blacklist", "candidates")]
+    rows.append(("background", "all", "sampled", len(bg)))
+    return out, pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
 # --------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------
 
 
 def write_windows(path: str | Path, windows: pd.DataFrame) -> None:
-    """Write windows.tsv (tab-separated, header, :data:`WINDOW_COLUMNS`)."""
-    windows[WINDOW_COLUMNS].to_csv(path, sep="\t", index=False)
+    """Write windows.tsv (tab-separated, header, :data:`WINDOW_COLUMNS`, then ``kind`` if the
+    table has it)."""
+    columns = WINDOW_COLUMNS + ([KIND_COLUMN] if KIND_COLUMN in windows.columns else [])
+    windows[columns].to_csv(path, sep="\t", index=False)
 
 
 def load_windows(path: str | Path) -> pd.DataFrame:
-    """Read and check a windows.tsv: columns, types, equal widths, known split names."""
+    """Read and check a windows.tsv: columns, types, equal widths, known split names, and the
+    optional ``kind`` column (peak / background; a background window has no tasks)."""
     path = Path(path)
     if not path.exists():
         raise BPNetInputError(f"windows file {path} does not exist")
     try:
-        df = pd.read_csv(path, sep="\t", dtype={"chrom": str, "tasks": str, "split": str, "name": str},
-                         keep_default_na=False)
+        df = pd.read_csv(path, sep="\t", dtype={"chrom": str, "tasks": str, "split": str, "name": str,
+                                                KIND_COLUMN: str}, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise BPNetInputError(f"cannot read windows file {path} as a TSV: {err}") from err
     missing = [c for c in WINDOW_COLUMNS if c not in df.columns]
@@ -492,15 +554,25 @@ def load_windows(path: str | Path) -> pd.DataFrame:
     if bad.any():
         raise BPNetInputError(f"windows file {path}, row {int(np.flatnonzero(bad)[0]) + 2}: split must be "
                               f"one of {list(SPLITS)}, got {df['split'][bad].iloc[0]!r}")
-    return df[WINDOW_COLUMNS]
+    if KIND_COLUMN not in df.columns:
+        return df[WINDOW_COLUMNS]
+    kind = df[KIND_COLUMN]
+    bad = ~kind.isin(KINDS) | ((kind == "background") != (df["tasks"] == ""))
+    if bad.any():
+        raise BPNetInputError(
+            f"windows file {path}, row {int(np.flatnonzero(bad)[0]) + 2}: kind must be peak (with "
+            f"tasks) or background (tasks empty), got kind {kind[bad].iloc[0]!r} with tasks "
+            f"{df['tasks'][bad].iloc[0]!r}")
+    return df[WINDOW_COLUMNS + [KIND_COLUMN]]
 
 
 def log_summary(summary: pd.DataFrame, log: logging.Logger) -> None:
     """Log the reasons table (tasks as columns) and the split counts."""
     for section in ("reason", "split"):
-        table = summary[summary["section"] == section].pivot(index="item", columns="task", values="count")
+        rows = summary[summary["section"] == section]
+        table = rows.pivot(index="item", columns="task", values="count")
         order = REASONS if section == "reason" else SPLITS
-        table = table.reindex(index=list(order), columns=[c for c in summary["task"].unique()])
+        table = table.reindex(index=list(order), columns=list(rows["task"].unique()))
         log.info("%s counts (%s):\n%s", section,
                  "peaks per task by fate" if section == "reason" else "windows per split",
                  table.to_string())
@@ -513,6 +585,8 @@ def write_peak_windows(
     summary_path: str,
     windows_config: Mapping[str, Any],
     blacklist: str | None = None,
+    fasta: str | None = None,
+    seed: int | None = None,
     log: logging.Logger = logging.getLogger(__name__),
 ) -> pd.DataFrame:
     """Rule peak_windows: the peaks of every task + chrom sizes -> windows.tsv + windows_summary.tsv.
@@ -522,29 +596,42 @@ def write_peak_windows(
         chrom_sizes_path: the genome's chrom sizes.
         windows_path, summary_path: the outputs (:func:`write_windows`, a TSV per task and split).
         windows_config: the config's ``windows`` section (width, valid/test/exclude chroms,
-            merge_within).
+            merge_within, background).
         blacklist: a BED of regions no window may overlap, or None.
+        fasta: the genome FASTA; needed only with ``windows.background.enabled``.
+        seed: the config's ``seed`` (draws the background windows; default 1).
 
     Returns the windows table.
     """
     cfg = dict(windows_config)
+    width = int(cfg.get("width", 1000))
+    background = background_settings(cfg.get("background"), width)
+    if background["enabled"] and fasta is None:
+        raise BPNetInputError("windows.background.enabled needs the genome FASTA (data.genome_fasta)")
     chrom_sizes = read_chrom_sizes(chrom_sizes_path)
     peaks = {}
     for task, path in peak_files.items():
         peaks[task] = read_peaks(path)
         log.info("task %s: %d peaks from %s", task, len(peaks[task]), path)
+    split = {
+        "valid_chroms": cfg.get("valid_chroms", ["chr2", "chr3", "chr4"]),
+        "test_chroms": cfg.get("test_chroms", ["chr1", "chr8", "chr9"]),
+        "exclude_chroms": cfg.get("exclude_chroms", ["chrX", "chrY", "chrM"]),
+    }
     windows, summary = make_windows(
         peaks,
         chrom_sizes,
-        width=int(cfg.get("width", 1000)),
-        valid_chroms=cfg.get("valid_chroms", ["chr2", "chr3", "chr4"]),
-        test_chroms=cfg.get("test_chroms", ["chr1", "chr8", "chr9"]),
-        exclude_chroms=cfg.get("exclude_chroms", ["chrX", "chrY", "chrM"]),
+        width=width,
+        **split,
         blacklist=blacklist,
         merge_within=int(cfg.get("merge_within", 0)),
         sources={task: str(path) for task, path in peak_files.items()},
         log=log,
     )
+    if background["enabled"]:
+        windows, extra = add_background(windows, peaks, chrom_sizes, fasta, background, width, **split,
+                                        blacklist=blacklist, seed=1 if seed is None else int(seed), log=log)
+        summary = pd.concat([summary, extra], ignore_index=True)
     log_summary(summary, log)
     for s in SPLITS:
         if not (windows["split"] == s).any():
