@@ -6,6 +6,8 @@ from bpnet.runner import run_rule
 
 def main(smk, log):
     tasks, peaks = list(smk.params.tasks), list(smk.input.peaks)
+    settings = dict(smk.params.windows)
+    seed = settings.pop("seed", None)  # present with background only
     if len(peaks) != len(tasks):
         raise BPNetInputError(f"expected one peak file per task ({len(tasks)}), got {len(peaks)}")
     write_peak_windows(
@@ -13,10 +15,10 @@ def main(smk, log):
         smk.input.chrom_sizes,
         smk.output.windows,
         smk.output.summary,
-        smk.params.windows,
+        settings,
         blacklist=smk.input.blacklist[0] if smk.input.blacklist else None,
         fasta=smk.input.fasta[0] if smk.input.fasta else None,
-        seed=smk.params.seed,
+        seed=seed,
         log=log,
     )
 

@@ -23,8 +23,8 @@ from bpnet.interpret.contributions import (
     select_windows,
     target_value,
 )
-from bpnet.io.sequence import codes_to_one_hot, encode
-from bpnet.model.network import BPNet, BPNetConfig, init_weights
+from bpnet.io.sequence import encode
+from bpnet.model.network import BPNet, BPNetConfig, codes_to_one_hot, init_weights
 from bpnet.model.weights import save_checkpoint
 
 LOG = logging.getLogger("test_interpret")

@@ -364,11 +364,18 @@ def background_fasta(wildcards):
     return [cfg["data"]["genome_fasta"]] if cfg["windows"]["background"]["enabled"] else []
 
 
-def background_seed(wildcards):
-    """The seed of the background draw; None when windows.background is off, so that a new seed
-    does not rerun windowing (and all that follows) for nothing."""
+def windows_settings(wildcards):
+    """The ``windows`` section as rule peak_windows' params. Without background it is the section
+    as it was before background existed (no ``background`` key, no seed), so that neither a new
+    seed nor the new defaults rerun windowing and all that follows; with background, the seed of
+    its draw comes along (key ``seed``)."""
     cfg = exp_config(wildcards.exp)
-    return cfg["seed"] if cfg["windows"]["background"]["enabled"] else None
+    section = dict(cfg["windows"])
+    if section["background"]["enabled"]:
+        section["seed"] = cfg["seed"]
+    else:
+        del section["background"]
+    return section
 
 
 # ------------------------------------------------------------------------ export (export.smk)
@@ -395,6 +402,12 @@ def export_inputs(exp):
         inputs["fasta"] = cfg["data"]["genome_fasta"]
         inputs["control"] = control_files(exp)
     return inputs
+
+
+def export_settings(exp):
+    """The ``export`` section as params; ``decimals`` and ``floor`` only when set, so that tracks
+    exported before they existed are not remade."""
+    return {key: value for key, value in exp_config(exp)["export"].items() if value is not None}
 
 
 def export_is_tiling(exp):

@@ -30,7 +30,7 @@ for _exp in experiment_names():
             # a mammalian genome on CPU is ~5 M tiles of 0.26 GFLOP each: hours
             runtime=24 * 60 if export_is_tiling(_exp) else 30,
         params:
-            export=exp_config(_exp)["export"],
+            export=export_settings(_exp),
             tasks=task_names(_exp),
             device=exp_config(_exp)["device"],
             kernels=exp_config(_exp)["kernels"],

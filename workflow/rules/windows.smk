@@ -20,8 +20,7 @@ rule peak_windows:
         mem_mb=scaled_mem(2000),
         runtime=15,
     params:
-        windows=exp_value("windows"),
+        windows=windows_settings,
         tasks=tasks_of,
-        seed=background_seed,
     script:
         "../../scripts/peak_windows.py"

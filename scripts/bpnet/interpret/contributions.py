@@ -52,9 +52,9 @@ from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
 from bpnet.hardware import setup_inference
 from bpnet.io.npz import read_npz, write_npz
-from bpnet.io.sequence import codes_to_one_hot, one_hot
+from bpnet.io.sequence import one_hot
 from bpnet.io.tracks import TrackWriter, read_chrom_sizes
-from bpnet.model.network import BPNet
+from bpnet.model.network import BPNet, codes_to_one_hot
 from bpnet.model.weights import load_checkpoint
 from bpnet.progress import progress_bar
 from bpnet.steps.export import export_test_windows

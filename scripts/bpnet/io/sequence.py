@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pyfaidx
-import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bpnet.errors import BPNetInputError
@@ -226,8 +225,3 @@ def open_fasta(path):
         raise BPNetInputError(f"FASTA file {path} does not exist") from err
     except Exception as err:  # pyfaidx raises several kinds for malformed files
         raise BPNetInputError(f"cannot read FASTA {path}: {err}") from err
-
-
-def codes_to_one_hot(codes: torch.Tensor) -> torch.Tensor:
-    """uint8/long codes ``(B, L)`` (A=0, C=1, G=2, T=3, N=4) -> float one-hot ``(B, L, 4)``, N = zeros."""
-    return torch.nn.functional.one_hot(codes.long(), 5)[..., :4].float()

@@ -157,6 +157,11 @@ class BPNetLayer(nn.Module):
         return h + self.act(self.conv(h))
 
 
+def codes_to_one_hot(codes: Tensor) -> Tensor:
+    """uint8/long codes ``(B, L)`` (A=0, C=1, G=2, T=3, N=4) -> float one-hot ``(B, L, 4)``, N = zeros."""
+    return F.one_hot(codes.long(), 5)[..., :4].float()
+
+
 def _check_one_hot(x: Tensor) -> None:
     if x.dim() != 3 or x.shape[-1] != 4:
         extra = ""

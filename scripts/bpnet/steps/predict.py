@@ -16,8 +16,7 @@ from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
 from bpnet.hardware import inference_batch_size, setup_inference
 from bpnet.io.npz import save_predictions
-from bpnet.io.sequence import codes_to_one_hot
-from bpnet.model.network import BPNet, postprocess
+from bpnet.model.network import BPNet, codes_to_one_hot, postprocess
 from bpnet.model.weights import load_checkpoint
 from bpnet.progress import progress_bar
 

@@ -38,8 +38,7 @@ from bpnet.hardware import (
     resolve_device,
     usable_threads,
 )
-from bpnet.io.sequence import codes_to_one_hot
-from bpnet.model.network import BPNet, BPNetConfig, bpnet_loss, init_weights
+from bpnet.model.network import BPNet, BPNetConfig, bpnet_loss, codes_to_one_hot, init_weights
 from bpnet.model.weights import save_checkpoint
 from bpnet.progress import progress_bar
 
@@ -92,7 +91,7 @@ class BatchMaker:
 
     def __init__(self, sequence, counts, control, width: int, num_tasks: int, device: torch.device):
         self.device = device
-        self.sequence = torch.as_tensor(sequence).to(device)
+        self.sequence = torch.from_numpy(np.array(sequence)).to(device)  # in memory: read every epoch
         # int16 keeps memory low where counts fit (cast to float per batch)
         counts = np.asarray(counts)
         small = counts.max(initial=0) < 2**15
