@@ -12,6 +12,7 @@ def main(smk, log):
         device=smk.params.device,
         kernels=smk.params.kernels,
         threads=smk.threads,
+        rc_average=smk.params.rc_average,
         log=log,
     )
 

@@ -8,7 +8,7 @@ import torch
 from bpnet.data.dataset import Dataset
 from bpnet.errors import BPNetInputError
 from bpnet.io.sequence import reverse_complement_codes
-from bpnet.model.network import BPNet, BPNetConfig
+from bpnet.model.network import BPNet, BPNetConfig, strand_swap_permutation
 from bpnet.steps.training import (
     BatchMaker,
     TrainingConfig,
@@ -16,7 +16,6 @@ from bpnet.steps.training import (
     evaluate_loss,
     init_count_bias,
     ridge_fit,
-    strand_swap_permutation,
     train_model,
 )
 

@@ -406,8 +406,13 @@ def export_inputs(exp):
 
 def export_settings(exp):
     """The ``export`` section as params; ``decimals`` and ``floor`` only when set, so that tracks
-    exported before they existed are not remade."""
-    return {key: value for key, value in exp_config(exp)["export"].items() if value is not None}
+    exported before they existed are not remade; ``reverse_complement_average`` (from section
+    ``predict``, for tiling) only when on."""
+    cfg = exp_config(exp)
+    settings = {key: value for key, value in cfg["export"].items() if value is not None}
+    if cfg["predict"]["reverse_complement_average"]:
+        settings["reverse_complement_average"] = True
+    return settings
 
 
 def export_is_tiling(exp):

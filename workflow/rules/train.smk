@@ -59,6 +59,7 @@ rule predict:
         splits=exp_value("evaluation", "splits"),
         device=exp_value("device"),
         kernels=exp_value("kernels"),
+        rc_average=exp_value("predict", "reverse_complement_average"),
     script:
         "../../scripts/predict.py"
 

@@ -162,6 +162,12 @@ def codes_to_one_hot(codes: Tensor) -> Tensor:
     return F.one_hot(codes.long(), 5)[..., :4].float()
 
 
+def strand_swap_permutation(num_tasks: int, num_strands: int = 2) -> Tensor:
+    """Channel permutation that swaps the strands of every task (Oct4+ <-> Oct4-, ...)."""
+    perm = torch.arange(num_tasks * num_strands).view(num_tasks, num_strands).flip(1)
+    return perm.reshape(-1)
+
+
 def _check_one_hot(x: Tensor) -> None:
     if x.dim() != 3 or x.shape[-1] != 4:
         extra = ""

@@ -436,8 +436,10 @@ def export_tracks(
     log.info("tiling %d chromosome(s) with %d bp tiles, step %d bp (tile_overlap %d; the model sees "
              "+-%d bp) on %s", len(chroms), width, width - 2 * overlap, overlap, half_field, device)
 
+    rc_average = bool(export_config.get("reverse_complement_average", False))
+
     def predict(codes, control):
-        return predict_profile(net, codes, control, device=device)
+        return predict_profile(net, codes, control, device=device, rc_average=rc_average)
 
     total = count_tiles(sizes, chroms, width, overlap)
     compact = export_config.get("decimals"), export_config.get("floor")

@@ -16,7 +16,7 @@ from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
 from bpnet.hardware import inference_batch_size, setup_inference
 from bpnet.io.npz import save_predictions
-from bpnet.model.network import BPNet, codes_to_one_hot, postprocess
+from bpnet.model.network import BPNet, codes_to_one_hot, postprocess, strand_swap_permutation
 from bpnet.model.weights import load_checkpoint
 from bpnet.progress import progress_bar
 
@@ -30,11 +30,15 @@ def predict_outputs(
     device: str | torch.device = "cpu",
     bf16: bool = False,
     log: logging.Logger | None = None,
+    rc_average: bool = False,
 ) -> dict[str, np.ndarray]:
     """Raw outputs for codes ``(N, L)``: ``profile_logits`` ``(N, L, C)`` and ``count_logits`` ``(N, C)``.
 
     With ``log``, progress (windows done of N, windows/s, ETA) is logged batch by batch
-    (:func:`bpnet.progress.progress_bar`).
+    (:func:`bpnet.progress.progress_bar`). With ``rc_average`` every window is also predicted as
+    its reverse complement (the control too: positions flipped, strands swapped), whose outputs,
+    flipped back with the strands of every task swapped back, are averaged with the forward
+    ones (logits; as bpnet-lite and the ENCODE BPNet do): twice the compute.
     """
     codes = np.asarray(codes)
     if codes.ndim != 2:
@@ -47,6 +51,7 @@ def predict_outputs(
     c = model.config.num_outputs
     profile = np.empty((n, length, c), dtype=np.float32)
     counts = np.empty((n, c), dtype=np.float32)
+    swap = strand_swap_permutation(len(model.config.tasks), model.config.num_strands).to(device)
     with progress_bar(log, n, "predict", unit="window") as bar:
         for lo in range(0, n, batch_size):
             x = codes_to_one_hot(torch.as_tensor(codes[lo:lo + batch_size], device=device))
@@ -55,8 +60,14 @@ def predict_outputs(
                 ctl = torch.as_tensor(control[lo:lo + batch_size], dtype=torch.float32, device=device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 out = model(x, ctl)
-            profile[lo:lo + batch_size] = out["profile_logits"].float().cpu().numpy()
-            counts[lo:lo + batch_size] = out["count_logits"].float().cpu().numpy()
+                if rc_average:  # A,C,G,T reversed is the complement; strands swap
+                    back = model(x.flip(1, 2), None if ctl is None else ctl.flip(1, 2))
+            prof, cnt = out["profile_logits"].float(), out["count_logits"].float()
+            if rc_average:
+                prof = (prof + back["profile_logits"].float().flip(1)[..., swap]) / 2
+                cnt = (cnt + back["count_logits"].float()[..., swap]) / 2
+            profile[lo:lo + batch_size] = prof.cpu().numpy()
+            counts[lo:lo + batch_size] = cnt.cpu().numpy()
             bar.update(len(x))
     return {"profile_logits": profile, "count_logits": counts}
 
@@ -69,12 +80,13 @@ def predict_profile(
     device: str | torch.device = "cpu",
     bf16: bool = False,
     log: logging.Logger | None = None,
+    rc_average: bool = False,
 ) -> np.ndarray:
     """Predicted expected counts ``(N, L, C)`` (postprocessed: softmax * expm1(count_logits)).
 
-    ``log``: progress lines, as in :func:`predict_outputs`.
+    ``log``, ``rc_average``: as in :func:`predict_outputs`.
     """
-    out = predict_outputs(model, codes, control, batch_size, device, bf16, log)
+    out = predict_outputs(model, codes, control, batch_size, device, bf16, log, rc_average)
     track = postprocess({k: torch.from_numpy(v) for k, v in out.items()})
     return track.numpy().astype(np.float32, copy=False)
 
@@ -88,8 +100,10 @@ def predict_dataset(
     kernels: str = "auto",
     threads: int = 1,
     log: logging.Logger = logging.getLogger(__name__),
+    rc_average: bool = False,
 ) -> None:
-    """Rule ``predict``: the trained model's predictions on the windows of ``splits``.
+    """Rule ``predict``: the trained model's predictions on the windows of ``splits``
+    (``rc_average``: averaged with the reverse complement, :func:`predict_outputs`).
 
     Writes ``out_path`` (:func:`bpnet.io.npz.save_predictions`): ``index`` (rows of dataset.npz),
     ``profile`` ``(M, W, C)`` postprocessed expected counts over the core window, ``tasks``.
@@ -104,7 +118,8 @@ def predict_dataset(
     index = np.flatnonzero(np.isin(dataset.split, list(splits)))
     c, w = dataset.extra_context, dataset.width
     control = None if dataset.control is None or not model.config.use_control else dataset.control[index, c:c + w]
-    log.info("predicting %d windows (%s) on %s", len(index), ", ".join(splits), device)
+    log.info("predicting %d windows (%s) on %s%s", len(index), ", ".join(splits), device,
+             ", averaged with the reverse complement" if rc_average else "")
     profile = predict_profile(model, dataset.sequence[index, c:c + w], control,
-                              batch_size=inference_batch_size(device), device=device, log=log)
+                              batch_size=inference_batch_size(device), device=device, log=log, rc_average=rc_average)
     save_predictions(out_path, index, profile, dataset.tasks)

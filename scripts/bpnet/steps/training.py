@@ -38,7 +38,14 @@ from bpnet.hardware import (
     resolve_device,
     usable_threads,
 )
-from bpnet.model.network import BPNet, BPNetConfig, bpnet_loss, codes_to_one_hot, init_weights
+from bpnet.model.network import (
+    BPNet,
+    BPNetConfig,
+    bpnet_loss,
+    codes_to_one_hot,
+    init_weights,
+    strand_swap_permutation,
+)
 from bpnet.model.weights import save_checkpoint
 from bpnet.progress import progress_bar
 
@@ -70,12 +77,6 @@ class TrainingConfig:
         if unknown:
             raise BPNetInputError(f"config section training: unknown key(s) {sorted(unknown)}")
         return cls(**training, seed=seed, device=device, kernels=kernels)
-
-
-def strand_swap_permutation(num_tasks: int, num_strands: int = 2) -> torch.Tensor:
-    """Channel permutation that swaps the strands of every task (Oct4+ <-> Oct4-, ...)."""
-    perm = torch.arange(num_tasks * num_strands).view(num_tasks, num_strands).flip(1)
-    return perm.reshape(-1)
 
 
 class BatchMaker:
