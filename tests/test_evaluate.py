@@ -336,3 +336,36 @@ def test_plot_top_peaks_writes_a_png(files, tmp_path):
     assert np.isin(top, np.flatnonzero(SPLITS == "test")).all()
     png = out.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_background_windows_leave_the_peak_metrics_and_get_their_own(files):
+    """Background windows (no task): the peak metrics are those of the peak windows alone, and
+    predicted totals separating peaks from background are scored per task."""
+    from sklearn.metrics import roc_auc_score
+
+    ds, preds = _load_all(files)
+    background = np.array([3, 7])  # two test windows
+    ds.window_tasks = np.where(np.isin(np.arange(len(SPLITS)), background), "", "Oct4")
+    table = evaluate(ds, preds, ["test"], [1], TASKS, seed=3)
+    # the same windows without the background ones, taken out of the scored split
+    ds_peaks, _ = _load_all(files)
+    ds_peaks.split = np.where(np.isin(np.arange(len(SPLITS)), background), "train", SPLITS)
+    peaks_only = evaluate(ds_peaks, preds, ["test"], [1], TASKS, seed=3)
+    shared = table.merge(peaks_only, on=["model", "split", "task", "metric", "binsize"], suffixes=("", "_peaks"))
+    assert len(shared) == len(peaks_only)
+    np.testing.assert_array_equal(shared["value"].to_numpy(), shared["value_peaks"].to_numpy())
+
+    test_rows = np.flatnonzero(SPLITS == "test")
+    is_peak = ~np.isin(test_rows, background)
+    index, model = preds["model"]
+    pred_total = model[np.searchsorted(index, test_rows)][..., 0:2].sum(axis=(1, 2))  # Oct4
+    got = table[(table.model == "model") & (table.task == "Oct4")].set_index("metric")["value"]
+    assert got["background_auroc"] == pytest.approx(roc_auc_score(is_peak, pred_total))
+    assert got["background_random_auprc"] == pytest.approx(is_peak.mean())
+    assert got["n_background"] == 2
+    assert {"background_auprc", "count_spearman_all", "count_pearson_all"} <= set(got.index)
+    # Nanog has no peak windows here: only background and no positives, so its separation is NaN
+    nanog = table[(table.model == "model") & (table.task == "Nanog")].set_index("metric")["value"]
+    assert np.isnan(nanog["background_auroc"])
+    # without background, no such rows at all
+    assert not peaks_only["metric"].str.startswith("background").any()

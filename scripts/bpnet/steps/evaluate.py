@@ -118,7 +118,8 @@ def check_thresholds(evaluation: Mapping[str, Any]) -> None:
 
 
 def _split_arrays(dataset: Any, index: np.ndarray, profile: np.ndarray, split: str, name: str):
-    """Observed core counts ``(n, W, 2T)`` and predicted profile ``(n, W, 2T)`` of one split."""
+    """Observed core counts ``(n, W, 2T)``, predicted profile ``(n, W, 2T)`` and the window tasks
+    ``(n,)`` (comma-joined; empty for a background window) of one split."""
     splits = np.asarray(dataset.split).astype(str)
     rows = np.flatnonzero(splits == split)
     lookup = np.full(len(splits), -1, dtype=np.int64)
@@ -130,8 +131,19 @@ def _split_arrays(dataset: Any, index: np.ndarray, profile: np.ndarray, split: s
             f"windows (first: dataset row {rows[prow < 0][0]})"
         )
     c, w = int(dataset.extra_context), int(dataset.width)
-    obs = np.asarray(dataset.counts)[rows, c:c + w]
-    return obs, profile[prow]
+    obs = np.asarray(dataset.counts[rows, c:c + w])
+    return obs, profile[prow], np.asarray(dataset.window_tasks).astype(str)[rows]
+
+
+def _background_scores(obs, pred, window_tasks, is_bg, t, task):
+    """``(obs_total, pred_total, is_peak)`` of task ``t`` over its peak windows and the background
+    windows of one split (other tasks' peaks left out)."""
+    is_peak = np.array([task in wt.split(",") for wt in window_tasks])
+    keep = is_peak | is_bg
+    channels = slice(2 * t, 2 * t + 2)
+    obs_total = obs[keep][..., channels].sum(axis=(1, 2), dtype=np.float64)
+    pred_total = pred[keep][..., channels].sum(axis=(1, 2), dtype=np.float64)
+    return obs_total, pred_total, is_peak[keep]
 
 
 def evaluate(
@@ -164,14 +176,22 @@ def evaluate(
         Tidy DataFrame ``model, split, task, metric, binsize, value`` (binsize is a nullable
         integer, missing for unbinned metrics). Why an auPRC is NaN is listed in
         ``table.attrs["notes"]``. A split without windows gives ``n_windows = 0`` and NaN metrics.
+
+    Background windows (``windows.background``: no task) are left out of the peak metrics
+    above. With background in a split, each task also gets ``background_auroc`` /
+    ``background_auprc`` / ``background_random_auprc`` (predicted totals separating the task's
+    peak windows from background windows, :func:`bpnet.steps.metrics.separation_metrics`),
+    ``count_spearman_all`` / ``count_pearson_all`` (totals over peaks and background together)
+    and ``n_background``.
     """
     log = log or logging.getLogger("bpnet")
     check_dataset_tasks(dataset, "the dataset", tasks)
     rows: list[tuple] = []
     notes: list[str] = []
 
-    def score_task(name, split, n, t, task, obs_all, pred_all):
-        """Rows, notes and the log line of one task (the unit run in parallel)."""
+    def score_task(name, split, n, t, task, obs_all, pred_all, background=None):
+        """Rows, notes and the log line of one task (the unit run in parallel). ``background``:
+        ``(obs_total, pred_total, is_peak)`` over the task's peaks and the background, or None."""
         out, task_notes = [], []
 
         def add(metric, binsize, value):
@@ -204,6 +224,16 @@ def evaluate(
         add("jsd", None, M.jensen_shannon(obs, probs) if n else np.nan)
         add("nll", None, M.multinomial_nll(obs, probs))
         add("n_windows", None, n)
+        if background is not None:
+            obs_total, pred_total, is_peak = background
+            sep = M.separation_metrics(pred_total, is_peak)
+            add("background_auroc", None, sep["auroc"])
+            add("background_auprc", None, sep["auprc"])
+            add("background_random_auprc", None, sep["random_auprc"])
+            both = M.count_metrics(obs_total, pred_total)
+            add("count_spearman_all", None, both["spearman"])
+            add("count_pearson_all", None, both["pearson"])
+            add("n_background", None, int((~is_peak).sum()))
         first = next(iter(auprcs.values()), None)
         line = "%s %s %s: %d windows, auPRC %s (random %s) at binsize %s, count Pearson %.3f" % (
             name, split, task, n, *(
@@ -217,12 +247,18 @@ def evaluate(
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for name, (index, profile) in predictions.items():
             for split in splits:
-                obs_all, pred_all = _split_arrays(dataset, np.asarray(index), profile, split, name)
+                obs_all, pred_all, window_tasks = _split_arrays(dataset, np.asarray(index), profile, split, name)
+                is_bg = window_tasks == ""
+                backgrounds = [None] * len(tasks)
+                if is_bg.any():
+                    backgrounds = [_background_scores(obs_all, pred_all, window_tasks, is_bg, t, task)
+                                   for t, task in enumerate(tasks)]
+                    obs_all, pred_all = obs_all[~is_bg], pred_all[~is_bg]  # peak metrics: peaks only
                 n = len(obs_all)
                 if n == 0:
                     notes.append(f"{name}/{split}: the dataset has no {split} windows")
                     log.warning("%s", notes[-1])
-                jobs = [pool.submit(score_task, name, split, n, t, task, obs_all, pred_all)
+                jobs = [pool.submit(score_task, name, split, n, t, task, obs_all, pred_all, backgrounds[t])
                         for t, task in enumerate(tasks)]
                 for job in jobs:
                     task_rows, task_notes, line = job.result()
@@ -244,10 +280,12 @@ def log_totals(
     split: str,
     tasks: Sequence[str],
 ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """``{model: {task: (observed, predicted)}}`` log(1 + total) per window ``(n,)`` of a split."""
+    """``{model: {task: (observed, predicted)}}`` log(1 + total) per peak window ``(n,)`` of a split."""
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for name, (index, profile) in predictions.items():
-        obs_all, pred_all = _split_arrays(dataset, np.asarray(index), profile, split, name)
+        obs_all, pred_all, window_tasks = _split_arrays(dataset, np.asarray(index), profile, split, name)
+        peaks = window_tasks != ""  # background windows (no task) are left out, as in evaluate
+        obs_all, pred_all = obs_all[peaks], pred_all[peaks]
         out[name] = {
             task: (
                 np.log1p(obs_all[..., 2 * t:2 * t + 2].sum(axis=(1, 2), dtype=np.float64)),

@@ -43,7 +43,7 @@ import numpy as np
 from scipy.spatial.distance import jensenshannon as _scipy_jsd
 from scipy.special import gammaln, xlogy
 from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 # Label codes of positions and bins (the official code uses the same: 1, 0 and -1 = masked).
 POSITIVE, NEGATIVE, AMBIGUOUS = 1, 0, -1
@@ -342,3 +342,27 @@ def multinomial_nll(counts: np.ndarray, probs: np.ndarray) -> float:
     """Mean of :func:`multinomial_nll_per_window` over windows and strands (NaN if empty)."""
     nll = multinomial_nll_per_window(counts, probs)
     return float(nll.mean()) if nll.size else np.nan
+
+
+def separation_metrics(pred_total: np.ndarray, is_peak: np.ndarray) -> dict[str, float]:
+    """How well predicted totals separate peak windows from background windows (#18).
+
+    Args:
+        pred_total: ``(N,)`` predicted expected reads per window.
+        is_peak: ``(N,)`` bool, True for a peak window of the task, False for background.
+
+    Returns:
+        ``{"auroc", "auprc", "random_auprc"}`` (sklearn's ROC AUC and average precision with the
+        peaks as positives; the random auPRC is the share of peaks); NaN without both classes.
+    """
+    pred = np.asarray(pred_total, dtype=np.float64).ravel()
+    label = np.asarray(is_peak, dtype=bool).ravel()
+    if pred.shape != label.shape:
+        raise ValueError(f"pred_total {pred.shape} and is_peak {label.shape} differ in shape")
+    if label.all() or not label.any():
+        return {"auroc": np.nan, "auprc": np.nan, "random_auprc": float(label.mean()) if label.size else np.nan}
+    return {
+        "auroc": float(roc_auc_score(label, pred)),
+        "auprc": float(average_precision_score(label, pred)),
+        "random_auprc": float(label.mean()),
+    }
