@@ -14,7 +14,14 @@ import pyBigWig
 import pyfaidx
 import pytest
 
-from bpnet.data.dataset import build_dataset, count_dtype, load_dataset, write_dataset, write_dataset_file
+from bpnet.data.dataset import (
+    build_dataset,
+    count_dtype,
+    load_dataset,
+    outlier_windows,
+    write_dataset,
+    write_dataset_file,
+)
 from bpnet.errors import BPNetInputError
 from bpnet.io.sequence import encode
 from bpnet.io.tracks import write_bigwig
@@ -312,3 +319,34 @@ def test_blocks_split_at_long_gaps_and_cover_every_window_once():
     # sorted by start; a new block after each gap > MAX_GAP_BP, and never more than block_bp long
     assert blocks == [[1, 2, 0], [3], [4, 5], [6]]
     assert [b.tolist() for b in _blocks(np.array([0, 3_000, 6_000]), 1000, block_bp=4_000)] == [[0, 1], [2]]
+
+
+def test_outlier_windows_are_those_above_their_tasks_quantile():
+    rng = np.random.default_rng(0)
+    n, c, w = 200, 5, 20
+    counts = rng.poisson(1.0, (n, w + 2 * c, 4)).astype(np.uint16)
+    window_tasks = np.array(["A"] * 100 + ["B"] * 90 + ["A,B"] * 5 + [""] * 5)
+    counts[7, c:c + w, 0:2] += 500  # an A peak far above the rest
+    counts[150, c:c + w, 2:4] += 400  # a B peak
+    counts[197, c:c + w] += 900  # a background window: never an outlier
+    counts[10, :c, 0:2] += 900  # reads outside the core window do not count
+    outlier, dropped = outlier_windows(counts, window_tasks, ["A", "B"], c, w, 0.99)
+    assert outlier[7] and outlier[150] and not outlier[197] and not outlier[10]
+    totals_a = counts[np.flatnonzero(np.char.find(window_tasks.astype(str), "A") >= 0), c:c + w, 0:2].sum(axis=(1, 2))
+    assert dropped["A"] == int((totals_a > np.quantile(totals_a, 0.99)).sum())
+    assert outlier.sum() <= sum(dropped.values())  # a window may be an outlier of both tasks
+    assert not outlier[window_tasks == ""].any()
+
+
+def test_write_dataset_file_drops_outliers_from_every_array(genome, tmp_path):
+    w = windows_table(["chr1", "chr1", "chr2"], [300, 700, 500], 200)
+    w.to_csv(tmp_path / "windows.tsv", sep="\t", index=False)
+    kept = write_dataset_file(str(tmp_path / "windows.tsv"), str(genome.fasta), genome.counts[0::2],
+                              genome.counts[1::2], TASKS, str(tmp_path / "all.npz"))
+    totals = kept["counts"][:, :, 0:2].sum(axis=(1, 2))
+    top = int(np.argmax(totals))
+    write_dataset_file(str(tmp_path / "windows.tsv"), str(genome.fasta), genome.counts[0::2],
+                       genome.counts[1::2], TASKS, str(tmp_path / "cut.npz"), outlier_quantile=0.6)
+    ds = load_dataset(tmp_path / "cut.npz")
+    assert len(ds.start) < 3 and int(kept["start"][top]) not in ds.start.tolist()
+    assert ds.sequence.shape[0] == ds.counts.shape[0] == len(ds.split) == len(ds.window_tasks) == len(ds.chrom)

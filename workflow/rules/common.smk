@@ -378,6 +378,12 @@ def windows_settings(wildcards):
     return section
 
 
+def dataset_settings(wildcards):
+    """The ``dataset`` section as params, ``outlier_quantile`` only when set (so that datasets
+    built before it existed are not rebuilt)."""
+    return {k: v for k, v in exp_config(wildcards.exp)["dataset"].items() if v is not None}
+
+
 # ------------------------------------------------------------------------ export (export.smk)
 
 

@@ -23,7 +23,7 @@ rule build_dataset:
         mem_mb=scaled_mem(8000),
         runtime=60,
     params:
-        dataset=exp_value("dataset"),
+        dataset=dataset_settings,
         tasks=tasks_of,
         nan_as_zero=nan_as_zero,
     script:

@@ -446,6 +446,40 @@ def load_dataset(path: str | Path, mmap: bool = True) -> Dataset:
     return ds
 
 
+def outlier_windows(
+    counts: np.ndarray, window_tasks: np.ndarray, tasks: Sequence[str], extra_context: int, width: int,
+    quantile: float,
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Peak windows whose reads exceed the ``quantile`` of their task's peak windows (#18).
+
+    Args:
+        counts: ``(N, W + 2C, 2T)`` counts; the core window ``[C, C + W)`` is summed over both
+            strands of each task.
+        window_tasks: ``(N,)`` comma-joined tasks of each window (empty: background, never an
+            outlier).
+        quantile: e.g. 0.9999 (ChromBPNet's threshold) or 0.99.
+
+    Returns:
+        ``(outlier (N,) bool, {task: windows dropped for it})``: a window is an outlier when its
+        total for any task it is a peak of exceeds that task's quantile; the artefacts the filter
+        is for (repeats, unannotated blacklist regions) are high in every task at once.
+    """
+    core = slice(extra_context, extra_context + width)
+    outlier = np.zeros(len(window_tasks), dtype=bool)
+    dropped = {}
+    member = [set(str(w).split(",")) - {""} for w in window_tasks]
+    for t, task in enumerate(tasks):
+        rows = np.array([i for i, m in enumerate(member) if task in m], dtype=np.int64)
+        if not len(rows):
+            dropped[task] = 0
+            continue
+        totals = np.asarray(counts[rows, core, 2 * t:2 * t + 2]).sum(axis=(1, 2), dtype=np.float64)
+        high = rows[totals > np.quantile(totals, quantile)]
+        dropped[task] = int(len(high))
+        outlier[high] = True
+    return outlier, dropped
+
+
 def write_dataset_file(
     windows_path: str,
     fasta: str,
@@ -456,6 +490,7 @@ def write_dataset_file(
     control_bigwigs: Sequence[str] | None = None,
     extra_context: int = 0,
     nan_as_zero: bool = False,
+    outlier_quantile: float | None = None,
     log: logging.Logger = logging.getLogger(__name__),
 ) -> dict[str, np.ndarray]:
     """Rule build_dataset: windows.tsv + FASTA + count (and control) bigWigs -> dataset.npz.
@@ -469,6 +504,8 @@ def write_dataset_file(
         control_bigwigs: ``[pos, neg]`` of the control track, or None.
         extra_context: bases read on each side of every window (for shift augmentation).
         nan_as_zero: read NaN/inf in the count bigWigs as zero instead of refusing them.
+        outlier_quantile: drop peak windows above this quantile of their task's reads
+            (:func:`outlier_windows`); None keeps all.
 
     Returns the arrays written.
     """
@@ -488,6 +525,13 @@ def write_dataset_file(
         windows_source=str(windows_path),
         nan_as_zero=bool(nan_as_zero),
     )
+    if outlier_quantile is not None:
+        outlier, dropped = outlier_windows(arrays["counts"], arrays["window_tasks"], list(tasks),
+                                           int(extra_context), int(arrays["width"]), float(outlier_quantile))
+        log.info("dataset.outlier_quantile %s: dropped %d of %d windows (%s)", outlier_quantile,
+                 int(outlier.sum()), len(outlier), ", ".join(f"{k} {v}" for k, v in dropped.items()))
+        per_window = ("sequence", "counts", "control", "chrom", "start", "split", "window_tasks")
+        arrays = {k: (v[~outlier] if k in per_window else v) for k, v in arrays.items()}
     write_dataset(out_path, arrays)
     names, n = np.unique(arrays["split"], return_counts=True)
     log.info("wrote %s: %d windows, counts %s, windows per split: %s", out_path,
