@@ -10,7 +10,7 @@ import torch
 
 from bpnet.errors import BPNetInputError
 from bpnet.io.sequence import encode
-from bpnet.io.tracks import TrackWriter, compact_runs, track_paths, write_bigwig
+from bpnet.io.tracks import TrackWriter, compact_runs, tile_sums, track_paths, write_bigwig
 from bpnet.model.network import BPNet, BPNetConfig, init_weights
 from bpnet.model.weights import save_checkpoint
 from bpnet.steps.export import (
@@ -348,3 +348,14 @@ def test_compact_tracks_read_back_rounded_and_floored(tmp_path):
     np.testing.assert_allclose(got, np.where(rounded >= 0.01, rounded, np.nan), rtol=1e-6, equal_nan=True)
     assert sum(p.stat().st_size for p in track_paths(compact, TASKS)) < sum(
         p.stat().st_size for p in track_paths(dense, TASKS))
+
+
+def test_tile_sums_match_the_values(tmp_path):
+    rng = np.random.default_rng(3)
+    sizes = {"chr1": 2500, "chr2": 700}
+    dense = {c: np.where(rng.random(n) < 0.5, 0.0, rng.random(n)).round(3) for c, n in sizes.items()}
+    write_bigwig(tmp_path / "t.bw", sizes, dense)
+    sums = tile_sums(tmp_path / "t.bw", "chr1", 2500, 1000)
+    np.testing.assert_allclose(sums, [dense["chr1"][:1000].sum(), dense["chr1"][1000:2000].sum(),
+                                      dense["chr1"][2000:].sum()], rtol=1e-5)
+    assert tile_sums(tmp_path / "t.bw", "chr2", 700, 1000).shape == (1,)

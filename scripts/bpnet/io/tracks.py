@@ -325,6 +325,21 @@ def track_paths(outdir: str | Path, tasks: Sequence[str]) -> list[Path]:
     return [Path(outdir) / f"{task}.{strand}.bw" for task in tasks for strand in STRANDS]
 
 
+def tile_sums(path: str | Path, chrom: str, length: int, tile: int) -> np.ndarray:
+    """Sums of a bigWig over consecutive tiles ``[i * tile, (i + 1) * tile)`` of ``chrom[:length]``
+    (the last tile may be shorter; bases without data count 0), ``(ceil(length / tile),)``."""
+    bw = open_bigwig(path)
+    try:
+        edges = list(range(0, length, tile)) + [length]
+        out = np.zeros(len(edges) - 1)
+        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+            value = bw.stats(chrom, lo, hi, type="sum", exact=True)[0]
+            out[i] = 0.0 if value is None else value
+        return out
+    finally:
+        bw.close()
+
+
 def compact_runs(
     values: np.ndarray, decimals: int | None = None, floor: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
