@@ -239,11 +239,11 @@ def test_off_by_default_writes_exactly_the_old_windows_tsv(genome, tmp_path):
                                r"candidates away from peaks.*lower windows.background.ratio"),
     (config(exclusion_margin=10**6), True, r"no candidate background window.*windows.background.exclusion_margin"),
     (config(), False, r"windows.background.enabled needs the genome FASTA \(data.genome_fasta\)"),
-    (config(ratio=0), True, r"windows.background.ratio must be a number > 0"),
-    (config(stride=0), True, r"windows.background.stride must be null or an integer >= 1"),
-    (config(gc_bins=0), True, r"windows.background.gc_bins must be an integer >= 1"),
-    (config(exclusion_margin=-1), True, r"windows.background.exclusion_margin must be an integer >= 0"),
-    (config(typo=1), True, r"windows.background has unknown key\(s\) \['typo'\]"),
+    (config(ratio=0), True, r"config key windows.background.ratio: 0 is less than or equal to the minimum of 0"),
+    (config(stride=0), True, r"config key windows.background.stride: 0 is less than the minimum of 1"),
+    (config(gc_bins=0), True, r"config key windows.background.gc_bins: 0 is less than the minimum of 1"),
+    (config(exclusion_margin=-1), True, r"config key windows.background.exclusion_margin: -1 is less than the minimum of 0"),
+    (config(typo=1), True, r"config key windows.background: Additional properties are not allowed \('typo' was unexpected\)"),
 ])
 def test_impossible_requests_are_one_line_errors_naming_the_key(genome, tmp_path, cfg, fasta, match):
     with pytest.raises(BPNetInputError, match=match) as err:

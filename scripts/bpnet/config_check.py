@@ -8,11 +8,16 @@ printed before Snakemake's long validation text.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
 import yaml
-from jsonschema.exceptions import ValidationError
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
 from yaml.constructor import ConstructorError
 
 from bpnet.errors import BPNetInputError
@@ -168,3 +173,56 @@ def missing_inputs_lines(
         for pair in missing_inputs(config, produced, exists):
             seen.setdefault(pair, None)
     return [f"error: config key {key}: {path} does not exist" for key, path in seen]
+
+
+# ------------------------------------------------------------- one section, checked by the schema
+
+# The workflow's config schema: the one place of every config key's default and range.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _fill_defaults(validator, properties, instance, schema):
+    """The ``properties`` keyword that first sets missing properties to their schema default,
+    as ``snakemake.utils.validate`` does (defaults are copied, so the cached schema stays as is)."""
+    if validator.is_type(instance, "object"):
+        for name, subschema in properties.items():
+            if "default" in subschema:
+                instance.setdefault(name, copy.deepcopy(subschema["default"]))
+    yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+
+def _strict_integer(checker, instance) -> bool:
+    """An integer is an ``int`` (not ``100.0``, which JSON Schema also counts): the values index
+    arrays and seed generators."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = validators.extend(
+    Draft202012Validator,
+    {"properties": _fill_defaults},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+
+
+@functools.cache
+def _section_validator(section: tuple[str, ...]) -> Draft202012Validator:
+    """A validator of one config section (its references into the whole schema resolve)."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    uri = SCHEMA_PATH.as_uri()
+    registry = Registry().with_resource(uri, Resource.from_contents(schema))
+    pointer = "".join(f"/properties/{key}" for key in section)
+    return _Validator({"$ref": f"{uri}#{pointer}"}, registry=registry)
+
+
+def resolve_section(section: tuple[str, ...], user: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Config section ``section`` (e.g. ``("windows", "background")``) from ``user`` (partial, or
+    None), checked against the workflow's schema with its defaults filled in, as Snakemake does
+    for the whole config; so the library called directly (tests, notebooks) gets the settings a
+    workflow run gets. A violation is a :class:`BPNetInputError` naming the key in one line.
+    ``user`` is not modified."""
+    cfg = copy.deepcopy(dict(user)) if user is not None else {}
+    error = best_match(_section_validator(tuple(section)).iter_errors(cfg))
+    if error is not None:
+        message = " ".join(str(error.message).split())
+        raise BPNetInputError(f"config key {key_path((*section, *error.absolute_path))}: {message}")
+    return cfg

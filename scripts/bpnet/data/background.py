@@ -35,11 +35,10 @@ import pandas as pd
 import pybedtools
 from pybedtools.helpers import BEDToolsError
 
+from bpnet.config_check import resolve_section
 from bpnet.errors import BPNetInputError
 from bpnet.io.sequence import N_CODE, encode, open_fasta
 
-DEFAULTS: dict[str, Any] = {"enabled": False, "ratio": 0.5, "exclusion_margin": 1000, "gc_bins": 20,
-                            "stride": None}
 KEY = "windows.background"
 # A chromosome is read from the FASTA in blocks of at most this many bases.
 _BLOCK_BP = 8_000_000
@@ -47,25 +46,9 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
 def background_settings(section: Mapping[str, Any] | None, width: int) -> dict[str, Any]:
-    """The ``windows.background`` section with defaults filled and checked; ``stride`` resolved."""
-    section = dict(section or {})
-    unknown = sorted(set(section) - set(DEFAULTS))
-    if unknown:
-        raise BPNetInputError(f"{KEY} has unknown key(s) {unknown}; expected {sorted(DEFAULTS)}")
-    cfg = {**DEFAULTS, **{k: v for k, v in section.items() if v is not None or k == "stride"}}
-    checks = (
-        ("ratio", cfg["ratio"] > 0, "a number > 0 (background windows per peak window)"),
-        ("exclusion_margin", cfg["exclusion_margin"] >= 0, "an integer >= 0 (bp)"),
-        ("gc_bins", cfg["gc_bins"] >= 1, "an integer >= 1"),
-        ("stride", cfg["stride"] is None or cfg["stride"] >= 1, "null or an integer >= 1 (bp)"),
-    )
-    for key, ok, expected in checks:
-        if not ok:
-            raise BPNetInputError(f"{KEY}.{key} must be {expected}, got {cfg[key]!r}")
-    cfg["enabled"] = bool(cfg["enabled"])
-    cfg["ratio"] = float(cfg["ratio"])
-    cfg["exclusion_margin"] = int(cfg["exclusion_margin"])
-    cfg["gc_bins"] = int(cfg["gc_bins"])
+    """The ``windows.background`` section with the schema's defaults filled and checked
+    (:func:`bpnet.config_check.resolve_section`); ``stride`` null resolved to ``width // 2``."""
+    cfg = resolve_section(("windows", "background"), section)
     cfg["stride"] = int(cfg["stride"]) if cfg["stride"] is not None else max(1, int(width) // 2)
     return cfg
 

@@ -14,53 +14,12 @@ without ``$schema`` the reference does not resolve.
 
 from __future__ import annotations
 
-import copy
-import functools
-from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import best_match
-from referencing import Registry, Resource
-
-from bpnet.config_check import key_path
+from bpnet.config_check import resolve_section
 from bpnet.errors import BPNetInputError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 SECTION = "simulation"
-
-
-def _fill_defaults(validator, properties, instance, schema):
-    """The ``properties`` keyword that first sets missing properties to their schema default,
-    as ``snakemake.utils.validate`` does (defaults are copied, so the cached schema stays as is)."""
-    if validator.is_type(instance, "object"):
-        for name, subschema in properties.items():
-            if "default" in subschema:
-                instance.setdefault(name, copy.deepcopy(subschema["default"]))
-    yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
-
-
-def _strict_integer(checker, instance) -> bool:
-    """An integer is an ``int`` (not ``100.0``, which JSON Schema also counts): the values index
-    arrays and seed generators."""
-    return isinstance(instance, int) and not isinstance(instance, bool)
-
-
-_Validator = validators.extend(
-    Draft202012Validator,
-    {"properties": _fill_defaults},
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
-)
-
-
-@functools.cache
-def _validator() -> Draft202012Validator:
-    """A validator of the ``simulation`` section (its references into the whole schema resolve)."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    uri = SCHEMA_PATH.as_uri()
-    registry = Registry().with_resource(uri, Resource.from_contents(schema))
-    return _Validator({"$ref": f"{uri}#/properties/{SECTION}"}, registry=registry)
 
 
 def resolve_config(user: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -71,11 +30,7 @@ def resolve_config(user: Mapping[str, Any] | None = None) -> dict[str, Any]:
     checks the schema cannot express follow: ``nanog_pair_spacing`` is ``[min, max]`` with
     ``min <= max`` and the ``motif_mix`` weights have a positive sum. ``user`` is not modified.
     """
-    cfg = copy.deepcopy(dict(user)) if user is not None else {}
-    error = best_match(_validator().iter_errors(cfg))
-    if error is not None:
-        message = " ".join(str(error.message).split())
-        raise BPNetInputError(f"config key {key_path((SECTION, *error.absolute_path))}: {message}")
+    cfg = resolve_section((SECTION,), user)
     lo, hi = cfg["nanog_pair_spacing"]
     if lo > hi:
         raise BPNetInputError(f"config key {SECTION}.nanog_pair_spacing: must be [min, max] bp with min <= max, got {[lo, hi]}")
