@@ -9,7 +9,9 @@ import pyBigWig
 import pyfaidx
 import pytest
 import yaml
+from scipy.stats import poisson
 
+import bpnet.simulate.genome as genome_module
 from bpnet.data.windows import read_peaks
 from bpnet.errors import BPNetInputError
 from bpnet.interpret.syntax import periodicity
@@ -17,12 +19,35 @@ from bpnet.io.sequence import encode, reverse_complement_codes
 from bpnet.io.tracks import read_chrom_sizes, read_windows
 from bpnet.simulate.binding import T_KLF4, T_NANOG, T_OCT4, T_SOX2, TFS, occupancy
 from bpnet.simulate.config import resolve_config
-from bpnet.simulate.files import output_paths
+from bpnet.simulate.files import output_paths, sparse_runs, write_dataset
 from bpnet.simulate.generate import simulate_dataset
-from bpnet.simulate.genome import MM10_AUTOSOMES, background_sequence, chrom_sizes_for, make_genome
+from bpnet.simulate.genome import (
+    MM10_AUTOSOMES,
+    background_sequence,
+    chrom_sizes_for,
+    chromosome_sequences,
+    make_genome,
+)
 from bpnet.simulate.loci import MAX_DECOYS, MAX_STRONG, plant_loci
 from bpnet.simulate.motifs import KLF4, MOTIFS, NANOG, OS, affinity, background_probs, load_motifs
-from bpnet.simulate.summary import NEAR_BP
+from bpnet.simulate.peaks import (
+    LOCAL_LAMBDA_BP,
+    SUMMIT_SMOOTH_BP,
+    _box,
+    call_all_peaks,
+    call_peaks,
+    call_peaks_sparse,
+    poisson_logsf,
+)
+from bpnet.simulate.summary import NEAR_BP, oracle_check, sample_windows
+from bpnet.simulate.tracks import (
+    LocusSequence,
+    _sample_counts,
+    cut_bias_table,
+    expected_track,
+    signal_tracks,
+    tf_tracks,
+)
 from bpnet.simulate.truth import SYNTAX_MAX_BP, planted_syntax, truth_table
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
@@ -415,3 +440,153 @@ def test_the_schema_defaults_are_what_the_library_uses():
     keys = yaml.safe_load(SCHEMA.read_text())["properties"]["simulation"]["properties"]
     assert keys["num_chroms"]["maximum"] == len(MM10_AUTOSOMES)
     assert (keys["motifs_per_enhancer"]["maximum"], keys["decoys_per_enhancer"]["maximum"]) == (MAX_STRONG, MAX_DECOYS)
+
+
+# --------------------------------------------------------------------------------------------
+# Bounded memory (issue #17): the streamed dataset is the whole-genome one, byte for byte
+# --------------------------------------------------------------------------------------------
+
+
+def test_streamed_dataset_is_the_whole_genome_dataset(tmp_path):
+    # simulate_dataset makes the genome one chromosome at a time and the tracks one TF at a time;
+    # the same stages on the whole genome in memory, written by write_dataset, give the same files.
+    cfg = resolve_config({"seed": 11, "scale": 0.03})
+    rng_genome, rng_loci, rng_motifs, rng_bias, rng_noise, rng_control = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(cfg["seed"]).spawn(6))
+    genome = make_genome(cfg, rng_genome)
+    planted = plant_loci(cfg, genome, rng_loci, rng_motifs)
+    expected, observed = signal_tracks(cfg, genome, planted, rng_bias, rng_noise, rng_control)
+    peaks = call_all_peaks(cfg, genome, observed)
+    write_dataset(output_paths(tmp_path / "whole"), genome, expected, observed, peaks,
+                  truth_table(cfg, genome, planted), planted_syntax(cfg, np.arange(1, SYNTAX_MAX_BP + 1)))
+    summary = simulate_dataset(tmp_path / "streamed", cfg)
+    assert _file_bytes(tmp_path / "whole") == _file_bytes(tmp_path / "streamed")
+    assert summary["peaks"] == {tf: len(t) for tf, t in peaks.items()}
+    # the oracle check, from the files read back and the test chromosomes' rates made again
+    pd.testing.assert_frame_equal(summary["oracle"], oracle_check(observed, expected, peaks, genome.sizes),
+                                  check_exact=True)
+
+
+def test_streamed_chromosomes_are_the_planted_genome():
+    cfg = resolve_config({"seed": 4, "scale": 0.03})
+    genome = make_genome(cfg, np.random.default_rng(1))
+    planted = plant_loci(cfg, genome, np.random.default_rng(2), np.random.default_rng(3))
+    streamed = [seq for _, _, seq in chromosome_sequences(cfg, np.random.default_rng(1), planted.plant)]
+    assert np.array_equal(np.concatenate(streamed), genome.seq)
+    # the sequence around the loci stands in for the genome: the same tracks
+    around = LocusSequence.around(planted.centers)
+    offset = 0
+    for seq in streamed:
+        around.fill(seq, offset)
+        offset += len(seq)
+    assert around.filled.all()
+    rngs = [np.random.default_rng(s) for s in (6, 7)]
+    table = cut_bias_table(np.random.default_rng(5), cfg["cut_bias_sd"])
+    whole = list(tf_tracks(cfg, genome.seq, genome.length, planted, table, *[np.random.default_rng(s) for s in (6, 7)]))
+    for (tf, exp_a, obs_a), (_, exp_b, obs_b) in zip(whole, tf_tracks(cfg, around, genome.length, planted, table, *rngs)):
+        for a, b in [*zip(exp_a.values(), exp_b.values()), *zip(obs_a.values(), obs_b.values())]:
+            assert all(np.array_equal(x, y) for x, y in zip(a, b)), tf
+    # a subset of the loci (the oracle's test chromosomes) has the whole track's values there
+    loci = np.flatnonzero(np.isin(genome.to_local(planted.centers)[0], ["chr1", "chr9"]))
+    pos, rate, _ = expected_track(cfg, around, planted, table, "Nanog", -1, loci)
+    all_pos, all_rate, _ = whole[2][1]["Nanog.neg"]
+    on = np.isin(genome.to_local(all_pos)[0], ["chr1", "chr9"])
+    assert 0 < len(pos) < len(all_pos) and np.array_equal(pos, all_pos[on]) and np.array_equal(rate, all_rate[on])
+
+
+def test_background_sequence_does_not_depend_on_its_pieces(monkeypatch):
+    rng = np.random.default_rng(8)
+    whole = background_sequence(rng, 1_234_567, 0.42, 0.03, 0.8)
+    after = rng.random(3)
+    monkeypatch.setattr(genome_module, "SEQ_CHUNK_BP", 2 * genome_module.ISOCHORE_BP)
+    rng = np.random.default_rng(8)
+    assert np.array_equal(background_sequence(rng, 1_234_567, 0.42, 0.03, 0.8), whole)
+    assert np.array_equal(rng.random(3), after)  # the same draws, in the same order
+
+
+def _call_peaks_dense(total, lam_genome, pk):
+    """The peak caller before issue #17 (dense arrays over the whole chromosome): the reference."""
+    window = pk["window"]
+    smooth = _box(total, window)
+    lam = np.maximum(lam_genome * window, _box(total, LOCAL_LAMBDA_BP) * window / LOCAL_LAMBDA_BP)
+    k_min = poisson.isf(10.0 ** -pk["min_log10p"], lam_genome * window)
+    cand = np.flatnonzero(smooth > k_min)
+    log10p = -poisson_logsf(smooth[cand], lam[cand]) / np.log(10)
+    sig = cand[log10p >= pk["min_log10p"]]
+    lp = np.zeros(len(total))
+    lp[cand] = log10p
+    new = np.r_[True, np.diff(sig) > window + pk["merge_gap"]]
+    run_lo, run_hi = sig[new], sig[np.r_[new[1:], True]] + 1
+    fine = _box(total, SUMMIT_SMOOTH_BP).astype(np.float64)
+    lengths = run_hi - run_lo
+    idx = np.repeat(run_lo - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
+    bounds = np.r_[0, np.cumsum(lengths)[:-1]]
+    run_max = np.maximum.reduceat(fine[idx], bounds)
+    at_max = np.where(fine[idx] == np.repeat(run_max, lengths), idx, np.iinfo(np.int64).max)
+    summit = np.minimum.reduceat(at_max, bounds)
+    return pd.DataFrame({"start": np.maximum(run_lo - window // 2, 0), "end": np.minimum(run_hi + window // 2, len(total)),
+                         "summit": summit, "signal": smooth[summit] / lam[summit],
+                         "log10p": np.maximum.reduceat(lp[idx], bounds)})
+
+
+def test_chunked_sparse_peak_calling_is_the_dense_one():
+    rng = np.random.default_rng(9)
+    length = 300_000
+    rate = np.full(length, 0.02)
+    for c in rng.integers(0, length, 80):  # peaks of all strengths, some at the ends
+        rate[max(c - 40, 0):c + 40] += rng.gamma(1.0, 0.5)
+    rate[:30] += 3.0
+    rate[-30:] += 3.0
+    total = rng.poisson(rate)
+    pk = DEFAULTS["peaks"]
+    lam_genome = total.sum() / length
+    reference = _call_peaks_dense(total, lam_genome, pk)
+    assert len(reference) > 20 and reference["start"].iloc[0] == 0 and reference["end"].iloc[-1] == length
+    pos = np.flatnonzero(total)
+    for chunk in (997, 10_000, 10**9):  # chunk borders inside peaks and runs
+        got = call_peaks_sparse(pos, total[pos], length, lam_genome, pk, chunk_bp=chunk)
+        pd.testing.assert_frame_equal(got, reference, check_exact=True)
+    pd.testing.assert_frame_equal(call_peaks(total, lam_genome, pk), reference, check_exact=True)
+
+
+@pytest.mark.parametrize("constant, dtype", [(0, np.int64), (np.float32(0.01), np.float32)])
+def test_sparse_bigwig_runs_are_those_of_the_dense_track(constant, dtype):
+    length = 50
+    pos = np.array([0, 1, 2, 7, 8, 20, 21, 22, 49])
+    vals = np.array([1, 1, 2, 0, 3, 3, 1, 1, 5]).astype(dtype)  # equal neighbours, a zero, the ends
+    if dtype == np.float32:
+        vals[3] = np.float32(0.0)  # constant + 0: a point that merges with its gaps
+    dense = np.full(length, constant, dtype=dtype)
+    dense[pos] += vals
+    d = dense.astype(np.float64)
+    change = np.flatnonzero(np.diff(d)) + 1
+    starts, ends = np.r_[0, change], np.r_[change, length]
+    keep = (d[starts] != 0) & ~np.isnan(d[starts])
+    got = sparse_runs(pos, vals, length, constant, dtype)
+    for a, b in zip(got, (starts[keep], ends[keep], d[starts][keep])):
+        assert np.array_equal(a, b)
+    # no points at all: one run of the constant, or nothing
+    s, e, v = sparse_runs(pos[:0], vals[:0], length, constant, dtype)
+    assert (s.tolist(), e.tolist()) == (([0], [length]) if constant else ([], []))
+
+
+def test_sampled_counts_sum_background_and_signal_per_position():
+    pos = np.array([5, 9, 10, 11, 40, 99])
+    rate = np.array([0.5, 3.0, 0.1, 8.0, 2.0, 1.0])
+    uniq, cnt = _sample_counts(np.random.default_rng(3), 100, 0.5, pos, rate, 0.35)
+    # the same draws, summed with np.unique as before issue #17
+    rng = np.random.default_rng(3)
+    n_bg = rng.poisson(0.5 * 100)
+    bg = rng.integers(0, 100, n_bg)
+    sig = rng.poisson(rate * rng.gamma(0.35, 1 / 0.35, rate.size))
+    ref_pos, inv = np.unique(np.r_[bg, pos[sig > 0]], return_inverse=True)
+    ref_cnt = np.bincount(inv, weights=np.r_[np.ones(n_bg), sig[sig > 0]]).astype(np.int64)
+    assert np.array_equal(uniq, ref_pos) and np.array_equal(cnt, ref_cnt) and cnt.dtype == np.int64
+    assert (sig > 0).any() and np.isin(pos[sig > 0], bg).any()  # both cases: shared and new positions
+
+
+def test_oracle_windows_beyond_the_cap_are_a_seeded_sample():
+    starts = np.arange(0, 50_000, 1000)
+    assert sample_windows(starts, None) is starts and sample_windows(starts, 50) is starts
+    a, b = sample_windows(starts, 20), sample_windows(starts, 20)
+    assert np.array_equal(a, b) and len(np.unique(a)) == 20 and np.all(np.diff(a) > 0) and np.isin(a, starts).all()

@@ -77,4 +77,12 @@ range).
 Randomness: one :class:`numpy.random.SeedSequence` from ``simulation.seed`` spawns an independent
 stream per stage (genome, loci, motifs, cut bias, TF reads, control reads), so the same seed gives
 byte-identical files, and changing, say, the noise leaves the genome and the truth unchanged.
+
+Memory (issue #17: the paper's 2.7 Gb genome): no per-base array of the whole genome is ever made.
+The loci and their motifs are sampled first (they need only the chromosome sizes); then each
+chromosome's sequence is drawn, planted, written to the FASTA and dropped, keeping only the 2 kb
+around each locus (all the cut bias reads). The tracks are sparse and made one TF at a time: its
+peaks are called chromosome by chromosome in dense pieces of a few Mb, and its bigWigs written from
+the sparse tracks, before the next TF's draws. The draws are those of the whole-genome order, so
+the files are the same as from the whole genome in memory (``tests/test_simulate.py`` checks it).
 """

@@ -15,6 +15,7 @@ from bpnet.simulate.motifs import NANOG, OS, SOX2
 
 TFS = DEFAULT_TASKS  # the simulated ChIP-nexus experiments: the paper's four TFs
 T_OCT4, T_SOX2, T_NANOG, T_KLF4 = range(len(TFS))  # TF indices
+CHUNK_LOCI = 4096  # loci whose pairs are computed at once (bounds memory at large scale)
 
 # How strongly each TF (rows, TFS order) binds each motif (columns, MOTIFS order). Oct4 and Sox2
 # both bind the composite; their solo motifs bind more weakly (the partner's support is missing).
@@ -49,7 +50,6 @@ def occupancy(locus: np.ndarray, center: np.ndarray, motif: np.ndarray, aff: np.
         of each instance's locus.
     """
     n = len(locus)
-    syn = cfg["syntax"]
     loci, inv = np.unique(locus, return_inverse=True)
     # Pad instances into a (loci, k) grid so that all pairs of a locus are one array operation.
     order = np.argsort(inv, kind="stable")
@@ -58,10 +58,27 @@ def occupancy(locus: np.ndarray, center: np.ndarray, motif: np.ndarray, aff: np.
     slot = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
     grid = np.full((len(loci), k), -1)
     grid[inv[order], slot] = order
-    valid = grid >= 0
-    g_center = np.where(valid, center[grid], 0.0)
-    g_motif = np.where(valid, motif[grid], -1)
-    g_aff = np.where(valid, aff[grid], 0.0)
+    occ = np.zeros((n, len(TFS)))
+    access_locus = np.zeros(len(loci))
+    # Loci in chunks (the pair arrays are (loci, k, k)); every row is padded to the same k, so
+    # each locus' sums, and so its figures, do not depend on the chunking.
+    for a in range(0, len(loci), CHUNK_LOCI):
+        rows = grid[a:a + CHUNK_LOCI]
+        valid = rows >= 0
+        g_occ, access_locus[a:a + CHUNK_LOCI] = _grid_occupancy(center[rows], motif[rows], aff[rows], valid, cfg)
+        occ[rows[valid]] = g_occ[:, valid].T
+    return occ, access_locus[inv]
+
+
+def _grid_occupancy(center: np.ndarray, motif: np.ndarray, aff: np.ndarray, valid: np.ndarray,
+                    cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`occupancy` of loci padded into a grid ``(loci, k)`` (``valid``: the real slots):
+    occupancy ``(len(TFS), loci, k)`` and accessibility ``(loci,)``."""
+    syn = cfg["syntax"]
+    k = valid.shape[1]
+    g_center = np.where(valid, center, 0.0)
+    g_motif = np.where(valid, motif, -1)
+    g_aff = np.where(valid, aff, 0.0)
     dist = np.abs(g_center[:, :, None] - g_center[:, None, :])
     partner = valid[:, None, :] & ~np.eye(k, dtype=bool)[None]  # j != i, j real
 
@@ -82,9 +99,4 @@ def occupancy(locus: np.ndarray, center: np.ndarray, motif: np.ndarray, aff: np.
     w[T_NANOG] *= boost_nanog * boost_os
     w[T_KLF4] *= boost_os
     kd = np.array([cfg["tfs"][t]["kd"] for t in TFS])[:, None, None]
-    g_occ = access_locus[None, :, None] * w / (w + kd)
-
-    occ = np.zeros((n, len(TFS)))
-    occ[grid[valid]] = g_occ[:, valid].T
-    access = access_locus[inv]
-    return occ, access
+    return access_locus[None, :, None] * w / (w + kd), access_locus

@@ -3,7 +3,7 @@ sampled from the PWMs and planted into the sequence, and the TFs bound (:class:`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -32,12 +32,23 @@ class Planted:
             motif, kind (indices into :data:`~bpnet.simulate.motifs.MOTIFS` / :data:`KINDS`),
             strand (+1/-1), affinity.
         occ: ``(n_instances, len(TFS))`` occupancy.
+        motifs: the planted sequences, in planting order: ``(gstart (n,), codes (n, width))``
+            per motif and kind (:func:`sample_instances`); :meth:`plant` writes them.
     """
 
     centers: np.ndarray
     access: np.ndarray
     instances: pd.DataFrame
     occ: np.ndarray
+    motifs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def plant(self, seq: np.ndarray, offset: int = 0) -> None:
+        """Write the planted instances that start in ``[offset, offset + len(seq))`` into
+        ``seq``, the codes of that stretch of the genome (a chromosome, or the whole genome with
+        ``offset`` 0), in planting order. Instances never cross a chromosome end."""
+        for gstart, codes in self.motifs:
+            rows = np.flatnonzero((gstart >= offset) & (gstart < offset + len(seq)))
+            seq[gstart[rows, None] - offset + np.arange(codes.shape[1])[None, :]] = codes[rows]
 
 
 def place_loci(rng: np.random.Generator, sizes: Mapping[str, int], n: int) -> np.ndarray:
@@ -126,19 +137,21 @@ def layout_instances(rng: np.random.Generator, cfg: Mapping[str, Any], n_enh: in
     return inst
 
 
-def plant_instances(rng: np.random.Generator, seq: np.ndarray, starts: np.ndarray, inst: pd.DataFrame,
-                    pfms: Mapping[str, np.ndarray], cfg: Mapping[str, Any]) -> np.ndarray:
-    """Sample each instance from its PWM and write it into ``seq``.
+def sample_instances(rng: np.random.Generator, starts: np.ndarray, inst: pd.DataFrame,
+                     pfms: Mapping[str, np.ndarray], cfg: Mapping[str, Any]) -> tuple[np.ndarray, list]:
+    """Sample each instance from its PWM: its affinity and its sequence, as planted on the + strand.
 
     Strong instances are drawn from the PFM raised to ``motif_sharpness`` (renormalised per
     column: instances near the consensus, motifs a CNN learns from a few thousand windows);
     decoys from the PFM mixed with background (``decoy_weakening``).
 
-    ``starts`` ``(n,)`` are global start positions. Returns the affinity ``(n,)`` of every planted
-    sequence (against the intended motif, read in the motif's orientation).
+    ``starts`` ``(n,)`` are global start positions. Returns the affinity ``(n,)`` of every sampled
+    sequence (against the intended motif, read in the motif's orientation) and the planting
+    order: ``[(starts (k,), codes (k, width)), ...]``, one item per motif and kind.
     """
     bg = background_probs(cfg["gc_content"])
     aff = np.zeros(len(inst))
+    writes = []
     motif = inst["motif"].to_numpy()
     weak = inst["kind"].to_numpy() == DECOY
     minus = inst["strand"].to_numpy() < 0
@@ -155,18 +168,31 @@ def plant_instances(rng: np.random.Generator, seq: np.ndarray, starts: np.ndarra
             codes = sample_pwm(rng, probs, rows.size)
             aff[rows] = affinity(codes, pfm, bg, cfg["affinity_temperature"])
             # Minus-strand instances read as the reverse complement on the + strand.
-            oriented = np.where(minus[rows, None], (3 - codes)[:, ::-1], codes)
-            seq[starts[rows, None] + np.arange(pfm.shape[0])[None, :]] = oriented
-    return aff
+            writes.append((starts[rows], np.where(minus[rows, None], (3 - codes)[:, ::-1], codes)))
+    return aff, writes
 
 
 def plant_loci(cfg: Mapping[str, Any], genome: Genome, rng_loci: np.random.Generator,
                rng_motifs: np.random.Generator) -> Planted:
-    """Place enhancers and isolated sites, plant their motifs into ``genome.seq``, bind TFs."""
+    """Place enhancers and isolated sites, plant their motifs into ``genome.seq``, bind TFs.
+
+    A genome without its sequence (``seq`` None: streamed) gets nothing planted; the returned
+    :meth:`Planted.plant` plants into each chromosome as it is made.
+    """
+    planted = plan_loci(cfg, genome.sizes, rng_loci, rng_motifs)
+    if genome.seq is not None:
+        planted.plant(genome.seq)
+    return planted
+
+
+def plan_loci(cfg: Mapping[str, Any], sizes: Mapping[str, int], rng_loci: np.random.Generator,
+              rng_motifs: np.random.Generator) -> Planted:
+    """Place enhancers and isolated sites, sample their motifs, bind TFs: everything of
+    :func:`plant_loci` but the planting (no genome sequence needed)."""
     n_enh = max(1, int(round(cfg["enhancers"] * cfg["scale"])))
     n_iso = int(round(cfg["isolated_sites"] * cfg["scale"]))
     n_loci = n_enh + n_iso
-    centers = place_loci(rng_loci, genome.sizes, n_loci)
+    centers = place_loci(rng_loci, sizes, n_loci)
     is_enhancer = np.arange(n_loci) < n_enh
     rng_loci.shuffle(is_enhancer)  # enhancers and isolated sites mixed along the genome
     # layout_instances numbers enhancers first, then isolated sites: map to loci in genome order.
@@ -178,9 +204,9 @@ def plant_loci(cfg: Mapping[str, Any], genome: Genome, rng_loci: np.random.Gener
     inst = inst.sort_values(["locus", "offset"], kind="stable").reset_index(drop=True)
     inst["gstart"] = centers[inst["locus"].to_numpy()] + inst["offset"].to_numpy()
     inst["gcenter"] = inst["gstart"] + (inst["width"] - 1) / 2
-    inst["affinity"] = plant_instances(rng_motifs, genome.seq, inst["gstart"].to_numpy(), inst, pfms, cfg)
+    inst["affinity"], motifs = sample_instances(rng_motifs, inst["gstart"].to_numpy(), inst, pfms, cfg)
     occ, inst_access = occupancy(inst["locus"].to_numpy(), inst["gcenter"].to_numpy(),
                                  inst["motif"].to_numpy(), inst["affinity"].to_numpy(), cfg)
     access = np.zeros(n_loci)
     access[inst["locus"].to_numpy()] = inst_access
-    return Planted(centers, access, inst.drop(columns="offset"), occ)
+    return Planted(centers, access, inst.drop(columns="offset"), occ, motifs)
