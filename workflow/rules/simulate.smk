@@ -33,8 +33,10 @@ rule simulate_dataset:
         "../../envs/bpnet.yaml"
     threads: 2  # bigWig writing runs in `threads` processes; the files do not depend on it
     resources:
-        # measured at scale 1 on 2 busy cores: 14 s, 1.5 GB (all processes); ~3.3 GB at scale 10
-        mem_mb=scaled_mem(int(2000 + 400 * config["simulation"]["scale"])),
+        # true peaks (benchmarks/bench_simulate.py, genome 67.5 Mb x scale): 0.9 GB at scale 4,
+        # 1.7 GB at 12, 4.7 GB at 40 (~0.5 GB + 105 MB x scale), plus up to ~25 MB x scale in
+        # each forked bigWig writer: this asks for that with a margin
+        mem_mb=scaled_mem(int(1000 + 150 * config["simulation"]["scale"])),
         runtime=int(10 + 3 * config["simulation"]["scale"]),
     params:
         simulation=lookup(dpath="simulation", within=config),
