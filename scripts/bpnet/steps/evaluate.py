@@ -47,6 +47,7 @@ from bpnet.errors import BPNetInputError
 from bpnet.io.npz import load_predictions, save_predictions
 from bpnet.io.tracks import read_windows
 from bpnet.steps import metrics as M
+from bpnet.steps import metrics_streamed as MS
 
 BINNED_METRICS = ("auprc", "random_auprc", "n_positive_bins", "n_negative_bins")
 UNBINNED_METRICS = (
@@ -117,9 +118,9 @@ def check_thresholds(evaluation: Mapping[str, Any]) -> None:
 # Evaluation
 
 
-def _split_arrays(dataset: Any, index: np.ndarray, profile: np.ndarray, split: str, name: str):
-    """Observed core counts ``(n, W, 2T)``, predicted profile ``(n, W, 2T)`` and the window tasks
-    ``(n,)`` (comma-joined; empty for a background window) of one split."""
+def _split_rows(dataset: Any, index: np.ndarray, split: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Dataset rows ``(n,)`` of one split (increasing) and the prediction rows ``(n,)`` of the
+    same windows; a window without a prediction is an error."""
     splits = np.asarray(dataset.split).astype(str)
     rows = np.flatnonzero(splits == split)
     lookup = np.full(len(splits), -1, dtype=np.int64)
@@ -130,20 +131,54 @@ def _split_arrays(dataset: Any, index: np.ndarray, profile: np.ndarray, split: s
             f"predictions {name!r} lack {int((prow < 0).sum())} of the {len(rows)} {split} "
             f"windows (first: dataset row {rows[prow < 0][0]})"
         )
-    c, w = int(dataset.extra_context), int(dataset.width)
-    obs = np.asarray(dataset.counts[rows, c:c + w])
-    return obs, profile[prow], np.asarray(dataset.window_tasks).astype(str)[rows]
+    return rows, prow
 
 
-def _background_scores(obs, pred, window_tasks, is_bg, t, task):
-    """``(obs_total, pred_total, is_peak)`` of task ``t`` over its peak windows and the background
-    windows of one split (other tasks' peaks left out)."""
-    is_peak = np.array([task in wt.split(",") for wt in window_tasks])
-    keep = is_peak | is_bg
-    channels = slice(2 * t, 2 * t + 2)
-    obs_total = obs[keep][..., channels].sum(axis=(1, 2), dtype=np.float64)
-    pred_total = pred[keep][..., channels].sum(axis=(1, 2), dtype=np.float64)
-    return obs_total, pred_total, is_peak[keep]
+class _TaskRows:
+    """Observed core counts and predictions of one task at some windows, read a chunk at a time
+    (the dataset and the predictions stay memory-mapped, #17).
+
+    ``counts(i)`` / ``profile(i)`` / ``probs(i)`` give ``(k, W, 2)`` float64 of windows ``i``
+    (positions in ``rows``); task ``t`` is channels ``2t, 2t + 1``.
+    """
+
+    def __init__(self, dataset: Any, profile: np.ndarray, rows: np.ndarray, prow: np.ndarray, t: int):
+        self.dataset, self.pred, self.rows, self.prow = dataset, profile, rows, prow
+        self.core = slice(int(dataset.extra_context), int(dataset.extra_context) + int(dataset.width))
+        self.channels = slice(2 * t, 2 * t + 2)
+
+    def counts(self, i: np.ndarray) -> np.ndarray:
+        return np.asarray(self.dataset.counts[self.rows[i], self.core, self.channels], dtype=np.float64)
+
+    def profile(self, i: np.ndarray) -> np.ndarray:
+        return np.asarray(self.pred[self.prow[i], :, self.channels], dtype=np.float64)
+
+    def probs(self, i: np.ndarray) -> np.ndarray:
+        return M.profile_to_probs(self.profile(i))
+
+    def window_scores(
+        self, which: np.ndarray, shapes: bool = True, pos_min_threshold: float = M.POS_MIN_THRESHOLD,
+        required_min_pos_counts: float = M.REQUIRED_MIN_POS_COUNTS, chunk: int | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Per-window numbers of windows ``which`` (positions in ``rows``), one chunk at a time:
+        ``obs_total`` and ``pred_total`` ``(n,)`` (reads summed over positions and strands) and,
+        with ``shapes``, ``jsd`` and ``nll`` ``(n, 2)`` and the auPRC region filter ``keep``
+        ``(n,)`` (:func:`bpnet.steps.metrics.regions_kept`)."""
+        keys = ("obs_total", "pred_total") + (("jsd", "nll", "keep") if shapes else ())
+        out: dict[str, list] = {k: [] for k in keys}
+        chunk = chunk or MS.CHUNK_ROWS
+        for lo in range(0, len(which), chunk):
+            i = which[lo:lo + chunk]
+            obs, pred = self.counts(i), self.profile(i)
+            out["obs_total"].append(obs.sum(axis=(1, 2)))
+            out["pred_total"].append(pred.sum(axis=(1, 2)))
+            if shapes:
+                probs = M.profile_to_probs(pred)
+                out["jsd"].append(M.jsd_per_window(obs, probs))
+                out["nll"].append(M.multinomial_nll_per_window(obs, probs))
+                out["keep"].append(M.regions_kept(obs, pos_min_threshold, required_min_pos_counts))
+        empty = {"jsd": np.zeros((0, 2)), "nll": np.zeros((0, 2)), "keep": np.zeros(0, bool)}
+        return {k: np.concatenate(v) if v else empty.get(k, np.zeros(0)) for k, v in out.items()}
 
 
 def evaluate(
@@ -189,23 +224,24 @@ def evaluate(
     rows: list[tuple] = []
     notes: list[str] = []
 
-    def score_task(name, split, n, t, task, obs_all, pred_all, background=None):
-        """Rows, notes and the log line of one task (the unit run in parallel). ``background``:
-        ``(obs_total, pred_total, is_peak)`` over the task's peaks and the background, or None."""
+    def score_task(name, split, t, task, reader, window_tasks):
+        """Rows, notes and the log line of one task (the unit run in parallel), read from
+        ``reader`` (:class:`_TaskRows` over the split's windows) a chunk at a time."""
         out, task_notes = [], []
 
         def add(metric, binsize, value):
             out.append((name, split, task, metric, binsize, float(value)))
 
-        obs = obs_all[..., 2 * t:2 * t + 2].astype(np.float64)
-        pred = pred_all[..., 2 * t:2 * t + 2].astype(np.float64)
-        probs = M.profile_to_probs(pred)
-        auprcs = M.profile_auprc_binsizes(
-            obs, probs, binsizes,
-            pos_min_threshold=pos_min_threshold,
-            neg_max_threshold=neg_max_threshold,
-            required_min_pos_counts=required_min_pos_counts,
-            seed=seed,
+        is_bg = window_tasks == ""
+        peaks = np.flatnonzero(~is_bg)  # peak metrics: peak windows only
+        n = len(peaks)
+        per_window = reader.window_scores(
+            np.arange(len(window_tasks)), True, pos_min_threshold, required_min_pos_counts,
+        )
+        auprcs = MS.profile_auprc_streamed(
+            lambda i: reader.counts(peaks[i]), lambda i: reader.probs(peaks[i]), n, binsizes,
+            per_window["keep"][peaks],
+            pos_min_threshold=pos_min_threshold, neg_max_threshold=neg_max_threshold, seed=seed,
         )
         for b, res in auprcs.items():
             add("auprc", b, res.auprc)
@@ -214,26 +250,30 @@ def evaluate(
             add("n_negative_bins", b, res.n_negatives)
             if res.reason and n:  # an empty split has its own note
                 task_notes.append(f"{name}/{split}/{task}/binsize {b}: {res.reason}")
-        n_kept = M.regions_kept(obs, pos_min_threshold, required_min_pos_counts).sum()
         # Negative predicted totals cannot occur (profiles are checked >= 0).
-        cm = M.count_metrics(obs.sum(axis=(1, 2)), pred.sum(axis=(1, 2)))
-        add("n_regions_kept", None, n_kept)
+        cm = M.count_metrics(per_window["obs_total"][peaks], per_window["pred_total"][peaks])
+        jsd, nll = per_window["jsd"][peaks], per_window["nll"][peaks]
+        add("n_regions_kept", None, per_window["keep"][peaks].sum())
         add("count_spearman", None, cm["spearman"])
         add("count_pearson", None, cm["pearson"])
         add("count_mse", None, cm["mse"])
-        add("jsd", None, M.jensen_shannon(obs, probs) if n else np.nan)
-        add("nll", None, M.multinomial_nll(obs, probs))
+        # as M.jensen_shannon / M.multinomial_nll: mean over windows and strands (with reads)
+        add("jsd", None, np.mean(jsd[np.isfinite(jsd)]) if np.isfinite(jsd).any() else np.nan)
+        add("nll", None, nll.mean() if nll.size else np.nan)
         add("n_windows", None, n)
-        if background is not None:
-            obs_total, pred_total, is_peak = background
-            sep = M.separation_metrics(pred_total, is_peak)
+        if is_bg.any():
+            # the task's peaks against the background (other tasks' peaks left out)
+            is_peak = np.array([task in wt.split(",") for wt in window_tasks])
+            both_sel = is_peak | is_bg
+            obs_total, pred_total = per_window["obs_total"][both_sel], per_window["pred_total"][both_sel]
+            sep = M.separation_metrics(pred_total, is_peak[both_sel])
             add("background_auroc", None, sep["auroc"])
             add("background_auprc", None, sep["auprc"])
             add("background_random_auprc", None, sep["random_auprc"])
             both = M.count_metrics(obs_total, pred_total)
             add("count_spearman_all", None, both["spearman"])
             add("count_pearson_all", None, both["pearson"])
-            add("n_background", None, int((~is_peak).sum()))
+            add("n_background", None, int(is_bg.sum()))
         first = next(iter(auprcs.values()), None)
         line = "%s %s %s: %d windows, auPRC %s (random %s) at binsize %s, count Pearson %.3f" % (
             name, split, task, n, *(
@@ -242,23 +282,20 @@ def evaluate(
         )
         return out, task_notes, line
 
-    # Tasks are scored in parallel threads: the time goes to numpy sorts and reductions (sklearn's
-    # average precision), which release the GIL. Results are gathered in task order.
+    # Tasks are scored in parallel threads: the time goes to numpy sorts and reductions, which
+    # release the GIL. Results are gathered in task order. Each task reads its windows a chunk
+    # at a time, so memory is bounded by the scored bins of one task per thread (#17).
+    all_window_tasks = np.asarray(dataset.window_tasks).astype(str)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for name, (index, profile) in predictions.items():
             for split in splits:
-                obs_all, pred_all, window_tasks = _split_arrays(dataset, np.asarray(index), profile, split, name)
-                is_bg = window_tasks == ""
-                backgrounds = [None] * len(tasks)
-                if is_bg.any():
-                    backgrounds = [_background_scores(obs_all, pred_all, window_tasks, is_bg, t, task)
-                                   for t, task in enumerate(tasks)]
-                    obs_all, pred_all = obs_all[~is_bg], pred_all[~is_bg]  # peak metrics: peaks only
-                n = len(obs_all)
-                if n == 0:
+                split_rows, prow = _split_rows(dataset, np.asarray(index), split, name)
+                window_tasks = all_window_tasks[split_rows]
+                if not (window_tasks != "").any():
                     notes.append(f"{name}/{split}: the dataset has no {split} windows")
                     log.warning("%s", notes[-1])
-                jobs = [pool.submit(score_task, name, split, n, t, task, obs_all, pred_all, backgrounds[t])
+                jobs = [pool.submit(score_task, name, split, t, task,
+                                    _TaskRows(dataset, profile, split_rows, prow, t), window_tasks)
                         for t, task in enumerate(tasks)]
                 for job in jobs:
                     task_rows, task_notes, line = job.result()
@@ -282,17 +319,15 @@ def log_totals(
 ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """``{model: {task: (observed, predicted)}}`` log(1 + total) per peak window ``(n,)`` of a split."""
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    window_tasks = np.asarray(dataset.window_tasks).astype(str)
     for name, (index, profile) in predictions.items():
-        obs_all, pred_all, window_tasks = _split_arrays(dataset, np.asarray(index), profile, split, name)
-        peaks = window_tasks != ""  # background windows (no task) are left out, as in evaluate
-        obs_all, pred_all = obs_all[peaks], pred_all[peaks]
-        out[name] = {
-            task: (
-                np.log1p(obs_all[..., 2 * t:2 * t + 2].sum(axis=(1, 2), dtype=np.float64)),
-                np.log1p(pred_all[..., 2 * t:2 * t + 2].sum(axis=(1, 2), dtype=np.float64)),
-            )
-            for t, task in enumerate(tasks)
-        }
+        split_rows, prow = _split_rows(dataset, np.asarray(index), split, name)
+        # background windows (no task) are left out, as in evaluate
+        peaks = np.flatnonzero(window_tasks[split_rows] != "")
+        out[name] = {}
+        for t, task in enumerate(tasks):
+            totals = _TaskRows(dataset, profile, split_rows, prow, t).window_scores(peaks, shapes=False)
+            out[name][task] = (np.log1p(totals["obs_total"]), np.log1p(totals["pred_total"]))
     return out
 
 
