@@ -9,14 +9,9 @@ def main(smk, log):
         smk.params.tasks,
         smk.params.export,
         smk.input.chrom_sizes,
-        smk.input.dataset,
+        dataset=smk.input.get("dataset"),
         predictions=smk.input.get("predictions"),
-        model=smk.input.get("model"),
-        fasta=smk.input.get("fasta"),
-        control=list(smk.input.get("control", [])),
-        device=smk.params.device,
-        kernels=smk.params.kernels,
-        threads=smk.threads,
+        parts=list(smk.input.get("parts", [])),
         log=log,
     )
 

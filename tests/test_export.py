@@ -14,9 +14,11 @@ from bpnet.io.tracks import TrackWriter, compact_runs, tile_sums, track_paths, w
 from bpnet.model.network import BPNet, BPNetConfig, init_weights
 from bpnet.model.weights import save_checkpoint
 from bpnet.steps.export import (
-    export_tiled,
+    export_part,
+    export_part_tiles,
     export_tracks,
     owned_intervals,
+    part_tile_ranges,
     stitch_windows,
     tile_chromosome,
     tile_starts,
@@ -92,15 +94,24 @@ def nearest_centre_reference(starts, values, chrom_len):
     return out
 
 
-def export_job(tmp_path, inputs, regions, tile_overlap=30):
-    """rule export_tracks as a call: (run, output folder)."""
+def export_job(tmp_path, inputs, regions, tile_overlap=30, n_parts=3, compact=None, chunk_tiles=2):
+    """rule export_tracks as a call (a tiling: rule export_part for each of ``n_parts`` parts,
+    then the merge): (run, output folder)."""
     outdir = tmp_path / "tracks"
     outdir.mkdir(exist_ok=True)
-    run = partial(
-        export_tracks, [str(p) for p in track_paths(outdir, TASKS)], TASKS,
-        {"regions": regions, "tile_overlap": tile_overlap}, device="cpu", log=LOG,
-        **{k: (list(map(str, v)) if isinstance(v, list) else str(v)) for k, v in inputs.items()},
-    )
+    inputs = {k: (list(map(str, v)) if isinstance(v, list) else str(v)) for k, v in inputs.items()}
+    settings = {"regions": regions, "tile_overlap": tile_overlap, **(compact or {})}
+    outputs = [str(p) for p in track_paths(outdir, TASKS)]
+    if regions == "test":
+        return partial(export_tracks, outputs, TASKS, settings, log=LOG, **inputs), outdir
+
+    def run():
+        parts = [str(outdir / "parts" / f"{i}-of-{n_parts}") for i in range(n_parts)]
+        for i, part in enumerate(parts):
+            export_part(part, TASKS, settings, part=i, n_parts=n_parts, device="cpu", log=LOG,
+                        chunk_tiles=chunk_tiles, **inputs)
+        export_tracks(outputs, TASKS, settings, inputs["chrom_sizes"], parts=parts, log=LOG)
+
     return run, outdir
 
 
@@ -291,11 +302,85 @@ def test_export_tiled_chunks_give_identical_files(tmp_path):
         outdir = tmp_path / f"chunk{chunk}"
         outdir.mkdir()
         with TrackWriter(track_paths(outdir, TASKS), lengths) as writer:
-            export_tiled(writer, fasta, list(lengths), 100, 30, predict, chunk_tiles=chunk)
+            ranges = part_tile_ranges(lengths, list(lengths), 100, 30, 0, 1)
+            export_part_tiles(writer, fasta, ranges, 100, 30, predict, chunk_tiles=chunk)
         results.append(read_tracks(outdir, lengths))
     for c in lengths:
         np.testing.assert_array_equal(results[0][c], results[1][c])
         assert not np.isnan(results[0][c]).any()
+
+
+def test_part_tile_ranges_cover_every_tile_once_in_whole_chunks():
+    sizes = {"chrA": 537, "chrB": 60, "chrC": 100, "chrD": 1000}
+    n_tiles = {c: len(tile_starts(n, 100, 30)) for c, n in sizes.items()}
+    for n_parts in (1, 2, 3, 7, 40):  # 40: more parts than chunks, some parts empty
+        seen = {c: [] for c in sizes}
+        bases = {c: [] for c in sizes}
+        for part in range(n_parts):
+            for chrom, first, stop, lo, hi in part_tile_ranges(sizes, list(sizes), 100, 30, part, n_parts, 3):
+                assert first % 3 == 0  # parts start at a chunk of the chromosome
+                seen[chrom].extend(range(first, stop))
+                bases[chrom].append((lo, hi))
+        for c in sizes:
+            assert seen[c] == list(range(n_tiles[c]))  # every tile once, in order
+            # the parts' bases are adjacent and cover the chromosome
+            assert bases[c][0][0] == 0 and bases[c][-1][1] == sizes[c]
+            assert all(a[1] == b[0] for a, b in zip(bases[c][:-1], bases[c][1:]))
+    chunks = [sum(-(-(b - a) // 3) for _, a, b, _, _ in part_tile_ranges(sizes, list(sizes), 100, 30, i, 4, 3))
+              for i in range(4)]
+    assert max(chunks) - min(chunks) <= 1  # parts of equal cost
+
+
+@pytest.mark.parametrize("compact", [{}, {"decimals": 2, "floor": 0.2}])
+def test_merged_parts_equal_a_single_pass(tmp_path, compact):
+    """Parts (each its own job in the workflow) merged into one file per track give the values of
+    one part over the whole genome, per base and compact alike, and zoom levels for browsers."""
+    lengths = {"chrA": 537, "chrB": 60, "chrC": 100, "chrD": 1000}
+    fasta, sizes_path, _ = random_genome(tmp_path, lengths)
+    save_checkpoint(tiny_model(seed=5), tmp_path / "model.safetensors")
+    np.savez(tmp_path / "dataset.npz", width=np.array(100))
+    inputs = {"chrom_sizes": sizes_path, "dataset": tmp_path / "dataset.npz",
+              "model": tmp_path / "model.safetensors", "fasta": fasta}
+    results = {}
+    for n_parts in (1, 3, 40):  # 40: more parts than tiles, some parts empty
+        sub = tmp_path / f"parts{n_parts}"
+        sub.mkdir()
+        run, outdir = export_job(sub, inputs, "genome", n_parts=n_parts, compact=compact)
+        run()
+        results[n_parts] = read_tracks(outdir, lengths)
+        if not compact:  # zoom levels in the final file (libBigWig skips them for a few entries)
+            bw = pyBigWig.open(str(track_paths(outdir, TASKS)[0]))
+            assert bw.header()["nLevels"] > 0
+            bw.close()
+        part_bw = pyBigWig.open(str(outdir / "parts" / f"0-of-{n_parts}" / "a.pos.bw"))
+        assert part_bw.header()["nLevels"] == 0
+        part_bw.close()
+    for n_parts in (3, 40):
+        for c in lengths:
+            np.testing.assert_array_equal(results[n_parts][c], results[1][c])
+    if compact:  # values below the floor are no data, the rest rounded
+        values = results[1]["chrD"]
+        assert np.isnan(values).any() and not np.isnan(values).all()
+        kept = values[~np.isnan(values)]
+        np.testing.assert_array_equal(kept, np.round(kept, 2).astype(np.float32))
+        assert (kept >= 0.2).all()
+    else:
+        assert not any(np.isnan(v).any() for v in results[1].values())
+
+
+def test_merge_needs_complete_parts(tmp_path):
+    lengths = {"chrA": 537}
+    fasta, sizes_path, _ = random_genome(tmp_path, lengths)
+    save_checkpoint(tiny_model(), tmp_path / "model.safetensors")
+    np.savez(tmp_path / "dataset.npz", width=np.array(100))
+    part = tmp_path / "part"
+    export_part(str(part), TASKS, {"regions": "genome", "tile_overlap": 30}, str(sizes_path),
+                str(tmp_path / "dataset.npz"), str(tmp_path / "model.safetensors"), str(fasta), 0, 1,
+                device="cpu", log=LOG)
+    (part / "segments.tsv").unlink()
+    with pytest.raises(BPNetInputError, match="lacks segments.tsv"):
+        export_tracks([str(p) for p in track_paths(tmp_path, TASKS)], TASKS, {"regions": "genome"},
+                      str(sizes_path), parts=[str(part)], log=LOG)
 
 
 def test_missing_or_mismatched_predictions_are_clear_errors(tmp_path):

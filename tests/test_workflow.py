@@ -8,6 +8,7 @@ that each retry asks for more memory.
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -73,6 +74,46 @@ def test_training_change_reruns_training_not_windowing(tiny_run):
     planned = jobs_planned(result)
     assert {"train", "predict", "evaluate"} <= planned
     assert not planned & {"simulate_dataset", "peak_windows", "build_dataset", "oracle_predictions"}
+
+
+@pytest.mark.slow
+def test_genome_tiling_runs_in_parts_and_redoes_only_a_lost_one(tiny_run):
+    """export.regions as a tiling: export.parts jobs merged into one bigWig per track; a part
+    lost (a killed job) is redone alone, and the merged tracks come back the same."""
+    work, _ = tiny_run
+    sizes = dict(line.split() for line in (work / "results/simulated/genome.chrom.sizes").read_text().splitlines())
+    chrom = list(sizes)[-1]
+    config = tiny_config(work / "tiling.yaml", export={"regions": [chrom], "tile_overlap": 50, "parts": 3,
+                                                       "decimals": 2})
+    result = snakemake(work, config, "export_tracks_tiny")
+    assert result.returncode == 0, result.stderr[-4000:]
+    parts = work / "results/tiny/tracks/parts"
+    assert sorted(p.name for p in parts.iterdir()) == ["0-of-3", "1-of-3", "2-of-3"]
+    for i in range(3):
+        assert "finished" in (work / f"logs/tiny/export_part/{i}-of-3.log").read_text()
+    track = work / "results/tiny/tracks/Oct4.pos.bw"
+
+    def values():
+        bw = pyBigWig.open(str(track))
+        try:
+            return bw.values(chrom, 0, int(sizes[chrom]), numpy=True)
+        finally:
+            bw.close()
+
+    first = values()
+    assert not np.isnan(first).any() and first.sum() > 0  # every base of the chromosome
+    np.testing.assert_array_equal(first, np.round(first, 2).astype(np.float32))
+
+    # a run killed while part 1 was running: no merged tracks yet, parts 0 and 2 done
+    shutil.rmtree(parts / "1-of-3")
+    for bw in (work / "results/tiny/tracks").glob("*.bw"):
+        bw.unlink()
+    result = snakemake(work, config, "export_tracks_tiny", "-n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"^export_part\s+1$", result.stdout, re.M), result.stdout[-3000:]
+    result = snakemake(work, config, "export_tracks_tiny")
+    assert result.returncode == 0, result.stderr[-4000:]
+    np.testing.assert_array_equal(values(), first)
 
 
 @pytest.mark.slow

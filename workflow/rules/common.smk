@@ -394,20 +394,32 @@ def export_rule_name(exp):
 
 
 def export_inputs(exp):
-    """Inputs by mode: the model's test predictions, or the checkpoint, FASTA and control."""
+    """Inputs by mode: the model's test predictions, or the parts of a genome tiling (in order)."""
     cfg = exp_config(exp)
-    inputs = {
-        "chrom_sizes": cfg["data"]["chrom_sizes"],
-        # test mode: the windows; tiling: the training width W of the tiles
-        "dataset": dataset_path(exp),
-    }
+    inputs = {"chrom_sizes": cfg["data"]["chrom_sizes"]}
     if cfg["export"]["regions"] == "test":
+        inputs["dataset"] = dataset_path(exp)  # the windows
         inputs["predictions"] = predictions_path(exp, "model")
     else:
-        inputs["model"] = f"results/{exp}/model/model.safetensors"
-        inputs["fasta"] = cfg["data"]["genome_fasta"]
-        inputs["control"] = control_files(exp)
+        n = cfg["export"]["parts"]
+        inputs["parts"] = [f"results/{exp}/tracks/parts/{i}-of-{n}" for i in range(n)]
     return inputs
+
+
+def export_part_inputs(wildcards):
+    """A tiling part: the checkpoint, the genome, the control, and the dataset (its width W)."""
+    cfg = exp_config(wildcards.exp)
+    return {
+        "chrom_sizes": cfg["data"]["chrom_sizes"],
+        "dataset": dataset_path(wildcards.exp),
+        "model": f"results/{wildcards.exp}/model/model.safetensors",
+        "fasta": cfg["data"]["genome_fasta"],
+        "control": control_files(wildcards.exp),
+    }
+
+
+def export_part_settings(wildcards):
+    return export_settings(wildcards.exp)
 
 
 def export_settings(exp):
@@ -415,7 +427,8 @@ def export_settings(exp):
     exported before they existed are not remade; ``reverse_complement_average`` (from section
     ``predict``, for tiling) only when on."""
     cfg = exp_config(exp)
-    settings = {key: value for key, value in cfg["export"].items() if value is not None}
+    # parts: how the work is cut into jobs (in the part folders' names), not what is written
+    settings = {key: value for key, value in cfg["export"].items() if value is not None and key != "parts"}
     if cfg["predict"]["reverse_complement_average"]:
         settings["reverse_complement_average"] = True
     return settings
@@ -426,13 +439,13 @@ def export_is_tiling(exp):
 
 
 def export_mem(exp):
-    """The ``mem_mb`` base of export_tracks_<exp>. A tiling holds one chunk of 512 tiles whatever
-    the genome size; test mode loads the predictions file whole, plus its stitched copy and a
-    per-track transpose of each segment."""
+    """The ``mem_mb`` base of export_tracks_<exp>. Merging parts reads 1 Mb blocks; test mode
+    loads the predictions file whole, plus its stitched copy and a per-track transpose of each
+    segment."""
 
     def mb(wildcards, input):
         if export_is_tiling(exp) or not os.path.exists(input.predictions):  # sized again once predict has run
-            return 4000
+            return 2000
         return max(2000, int(3 * os.path.getsize(input.predictions) / 2**20))
 
     return mb

@@ -371,6 +371,7 @@ class TrackWriter:
             one entry (bedGraph-like spans): background of a predicted track becomes long runs,
             so the files shrink many times. None: every base as float32 (fixed step 1).
         floor: values below it are not stored (no data, as outside the exported regions).
+        zooms: zoom levels (summaries a browser shows when zoomed out); 0 for an intermediate file.
 
     Segments must arrive in header chromosome order and, within a chromosome, in increasing
     non-overlapping order (what bigWig requires).
@@ -382,6 +383,7 @@ class TrackWriter:
         chrom_sizes: Mapping[str, int],
         decimals: int | None = None,
         floor: float | None = None,
+        zooms: int = 10,
     ):
         self.decimals, self.floor = decimals, floor
 
@@ -396,7 +398,7 @@ class TrackWriter:
                 if bw is None:
                     raise OSError(f"cannot open {p} for writing")
                 self._files.append(bw)
-                bw.addHeader([(c, int(s)) for c, s in self.chrom_sizes.items()], maxZooms=10)
+                bw.addHeader([(c, int(s)) for c, s in self.chrom_sizes.items()], maxZooms=zooms)
         except BaseException:
             self.close()
             raise

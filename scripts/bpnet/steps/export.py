@@ -39,7 +39,7 @@ from bpnet.errors import BPNetInputError
 from bpnet.hardware import setup_inference
 from bpnet.io.npz import read_npz
 from bpnet.io.sequence import N_CODE, open_fasta, read_fasta_windows
-from bpnet.io.tracks import TrackWriter, read_chrom_sizes, read_windows, track_paths
+from bpnet.io.tracks import TrackWriter, open_bigwig, read_chrom_sizes, read_windows, track_paths
 from bpnet.model.weights import load_checkpoint
 from bpnet.progress import progress_bar
 from bpnet.steps.predict import predict_profile
@@ -201,6 +201,47 @@ def read_tiles(
     return codes, control
 
 
+def owned_tiles(chrom_len: int, width: int, overlap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tile starts ``(n,)`` of a chromosome and the bases ``[lo, hi)`` ``(n,)`` each tile owns
+    (clipped to the chromosome: only the padded tile of a short chromosome reaches out)."""
+    starts = tile_starts(chrom_len, width, overlap)
+    lo, hi = owned_intervals(starts, width)
+    return starts, np.clip(lo, 0, chrom_len), np.clip(hi, 0, chrom_len)
+
+
+def part_tile_ranges(
+    chrom_sizes: Mapping[str, int], chroms: Sequence[str], width: int, overlap: int, part: int, n_parts: int,
+    chunk_tiles: int = CHUNK_TILES,
+) -> list[tuple[str, int, int, int, int]]:
+    """What part ``part`` (0-based) of an export in ``n_parts`` parts tiles.
+
+    The tiles of each chromosome are predicted in chunks of ``chunk_tiles`` from its first
+    tile; the chunks of ``chroms``, in order, are cut into ``n_parts`` runs of nearly equal
+    length (jobs of equal cost that run in parallel and are redone alone after a kill). A part
+    holds whole chunks, so every tile is predicted in the same batch whatever ``n_parts`` is,
+    and the tracks do not depend on it to the last bit.
+
+    Returns:
+        ``[(chrom, first tile, stop tile, start bp, end bp), ...]``: tile ranges of the
+        chromosomes the part touches and the bases ``[start, end)`` those tiles own.
+    """
+    if not 0 <= part < n_parts:
+        raise ValueError(f"part {part} of {n_parts}: expected 0 <= part < n_parts")
+    n_tiles = [len(tile_starts(chrom_sizes[c], width, overlap)) for c in chroms]
+    n_chunks = [-(-n // chunk_tiles) for n in n_tiles]
+    total = sum(n_chunks)
+    lo, hi = part * total // n_parts, (part + 1) * total // n_parts
+    out, offset = [], 0
+    for chrom, n, k in zip(chroms, n_tiles, n_chunks):
+        first, stop = max(lo - offset, 0), min(hi - offset, k)
+        if first < stop:
+            first, stop = first * chunk_tiles, min(stop * chunk_tiles, n)
+            _, own_lo, own_hi = owned_tiles(chrom_sizes[chrom], width, overlap)
+            out.append((chrom, first, stop, int(own_lo[first]), int(own_hi[stop - 1])))
+        offset += k
+    return out
+
+
 def tile_chromosome(
     fasta,
     chrom: str,
@@ -211,8 +252,11 @@ def tile_chromosome(
     control_paths: Sequence[str | Path] = (),
     chunk_tiles: int = CHUNK_TILES,
     progress=None,
+    tiles: tuple[int, int] | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Predict one chromosome tile by tile; yield stitched segments covering ``[0, chrom_len)``.
+    """Predict one chromosome tile by tile; yield stitched segments covering ``[0, chrom_len)``
+    (or the bases that tiles ``tiles = (first, stop)`` own: one part of an export, see
+    :func:`part_tile_ranges`).
 
     Args:
         fasta: indexed FASTA path or open :class:`pyfaidx.Fasta`.
@@ -226,16 +270,14 @@ def tile_chromosome(
 
     Yields:
         ``(start, values (length, C))``, one contiguous segment per chunk, in order; together the
-        segments cover the chromosome exactly once.
+        segments cover the chromosome (the tiles' owned bases) exactly once.
     """
     if isinstance(fasta, (str, Path)):
         fasta = open_fasta(fasta)  # once, not per chunk
-    starts = tile_starts(chrom_len, width, overlap)
-    lo, hi = owned_intervals(starts, width)
-    np.clip(lo, 0, chrom_len, out=lo)  # only the padded tile of a short chromosome reaches out
-    np.clip(hi, 0, chrom_len, out=hi)
-    for first in range(0, len(starts), chunk_tiles):
-        sel = slice(first, first + chunk_tiles)
+    starts, lo, hi = owned_tiles(chrom_len, width, overlap)
+    begin, stop = tiles if tiles is not None else (0, len(starts))
+    for first in range(begin, stop, chunk_tiles):
+        sel = slice(first, min(first + chunk_tiles, stop))
         codes, control = read_tiles(fasta, chrom, chrom_len, starts[sel], width, control_paths)
         values = predict(codes, control)
         positions, owned = gather_owned(starts[sel], lo[sel], hi[sel], values)
@@ -334,10 +376,20 @@ def export_test_windows(
     return written
 
 
-def export_tiled(
+def count_tiles(chrom_sizes: Mapping[str, int], chroms: Sequence[str], width: int, overlap: int) -> int:
+    """Number of tiles of a tiling of ``chroms``."""
+    return int(sum(len(tile_starts(chrom_sizes[c], width, overlap)) for c in chroms))
+
+
+# Bases read back at a time when the parts are merged (8 tracks x 1 Mb of float32: 32 MB).
+MERGE_BLOCK_BP = 1 << 20
+SEGMENTS_FILE = "segments.tsv"
+
+
+def export_part_tiles(
     writer: TrackWriter,
     fasta,
-    chroms: Sequence[str],
+    ranges: Sequence[tuple[str, int, int, int, int]],
     width: int,
     overlap: int,
     predict: PredictFn,
@@ -345,24 +397,46 @@ def export_tiled(
     chunk_tiles: int = CHUNK_TILES,
     progress=None,
 ) -> None:
-    """Tile each of ``chroms`` (in the writer's header order) and write the stitched predictions.
-
-    ``fasta`` is a path (opened once here) or an open :class:`pyfaidx.Fasta`; see
-    :func:`tile_chromosome` for the other arguments.
-    """
+    """Predict and write the tile ranges of one part (:func:`part_tile_ranges`)."""
     if isinstance(fasta, (str, Path)):
         fasta = open_fasta(fasta)
-    for chrom in chroms:
-        chrom_len = writer.chrom_sizes[chrom]
+    for chrom, first, stop, _, _ in ranges:
         for start, values in tile_chromosome(
-            fasta, chrom, chrom_len, width, overlap, predict, control_paths, chunk_tiles, progress
+            fasta, chrom, writer.chrom_sizes[chrom], width, overlap, predict, control_paths,
+            chunk_tiles, progress, tiles=(first, stop),
         ):
             writer.add(chrom, start, values)
 
 
-def count_tiles(chrom_sizes: Mapping[str, int], chroms: Sequence[str], width: int, overlap: int) -> int:
-    """Number of tiles :func:`export_tiled` predicts (for progress reporting)."""
-    return int(sum(len(tile_starts(chrom_sizes[c], width, overlap)) for c in chroms))
+def merge_parts(writer: TrackWriter, part_dirs: Sequence[str | Path], block_bp: int = MERGE_BLOCK_BP) -> int:
+    """Copy the parts' tracks, in part order, into ``writer`` (the genome-wide files).
+
+    Each part directory holds the writer's file names (``{task}.{strand}.bw``, no zoom levels)
+    and ``segments.tsv`` (chrom, start, end: the bases its tiles own). Values are read back
+    ``block_bp`` bases at a time and written through the same :meth:`TrackWriter.add` as a
+    single-job export, so the merged files equal it (bases without data in a part, below
+    ``export.floor``, come back as NaN and are left out again). Returns the bases merged.
+    """
+    merged = 0
+    names = [p.name for p in writer.paths]
+    for part in map(Path, part_dirs):
+        segments_path = part / SEGMENTS_FILE
+        if not segments_path.exists():
+            raise BPNetInputError(f"export part {part} lacks {SEGMENTS_FILE}; rerun its export_part job")
+        segments = [line.split("\t") for line in segments_path.read_text().splitlines()[1:] if line]
+        files = [open_bigwig(part / name) for name in names]
+        try:
+            for chrom, start, end in segments:
+                start, end = int(start), int(end)
+                for lo in range(start, end, block_bp):
+                    hi = min(lo + block_bp, end)
+                    values = np.stack([bw.values(chrom, lo, hi, numpy=True) for bw in files], axis=1)
+                    writer.add(chrom, lo, values)
+                    merged += hi - lo
+        finally:
+            for bw in files:
+                bw.close()
+    return merged
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,19 +444,22 @@ def count_tiles(chrom_sizes: Mapping[str, int], chroms: Sequence[str], width: in
 # --------------------------------------------------------------------------------------------
 
 
+def _check_outputs(outputs: Sequence[str | Path], tasks: Sequence[str]) -> list[Path]:
+    paths = [Path(p) for p in outputs]
+    expected = [p.name for p in track_paths(".", tasks)]
+    if [p.name for p in paths] != expected:
+        raise ValueError(f"export outputs {[p.name for p in paths]} != channel order {expected}")
+    return paths
+
+
 def export_tracks(
     outputs: Sequence[str],
     tasks: Sequence[str],
     export_config: Mapping[str, Any],
     chrom_sizes: str,
-    dataset: str,
+    dataset: str | None = None,
     predictions: str | None = None,
-    model: str | None = None,
-    fasta: str | None = None,
-    control: Sequence[str] = (),
-    device: str = "auto",
-    kernels: str = "auto",
-    threads: int = 1,
+    parts: Sequence[str] = (),
     log: logging.Logger = logging.getLogger(__name__),
 ) -> None:
     """Rule ``export_tracks_<exp>``: write ``{task}.{pos,neg}.bw`` (``outputs``, channel order).
@@ -390,33 +467,65 @@ def export_tracks(
     Args:
         outputs: the ``2 T`` bigWigs, in the order of :func:`bpnet.io.tracks.track_paths`.
         tasks: task names.
-        export_config: the config's ``export`` section (``regions``, ``tile_overlap``, and
-            ``decimals`` / ``floor``: compact tracks, see :class:`bpnet.io.tracks.TrackWriter`).
+        export_config: the config's ``export`` section (``regions``, and ``decimals`` /
+            ``floor``: compact tracks, see :class:`bpnet.io.tracks.TrackWriter`).
         chrom_sizes: the genome's chrom sizes (every chromosome goes into each header).
-        dataset: dataset.npz (test mode: the windows; tiling: the training width).
-        predictions: test mode: rule predict's model.npz.
-        model, fasta, control: tiling: the checkpoint, the genome, and the control bigWigs
-            ``[pos, neg]`` when the model uses them.
-        device, kernels, threads: where and how the tiles are predicted.
+        dataset, predictions: test mode: dataset.npz (the windows) and rule predict's model.npz.
+        parts: tiling: the part directories of rule ``export_part`` (:func:`export_part`), in order.
     """
     tasks = list(tasks)
-    paths = [Path(p) for p in outputs]
-    expected = [p.name for p in track_paths(".", tasks)]
-    if [p.name for p in paths] != expected:
-        raise ValueError(f"export_tracks outputs {[p.name for p in paths]} != channel order {expected}")
+    paths = _check_outputs(outputs, tasks)
     sizes = read_chrom_sizes(chrom_sizes)
-    regions, overlap = export_config["regions"], int(export_config["tile_overlap"])
-
-    if regions == "test":
+    compact = export_config.get("decimals"), export_config.get("floor")
+    if export_config["regions"] == "test":
         chroms, starts, profile = load_test_predictions(predictions, dataset, tasks)
         log.info("stitching %d test windows of %d bp on %d chromosome(s), nearest window centre wins",
                  len(starts), profile.shape[1], len(set(chroms)))
-        with TrackWriter(paths, sizes, export_config.get("decimals"), export_config.get("floor")) as writer:
+        with TrackWriter(paths, sizes, *compact) as writer:
             written = export_test_windows(writer, chroms, starts, profile)
         log.info("wrote %d bases x %d tracks to %s", written, len(paths), paths[0].parent)
         return
+    log.info("merging %d export parts into %d genome-wide tracks", len(parts), len(paths))
+    with TrackWriter(paths, sizes, *compact) as writer:
+        merged = merge_parts(writer, parts)
+    log.info("wrote %d bp x %d tracks to %s", merged, len(paths), paths[0].parent)
 
-    chroms = resolve_regions(regions, sizes, chrom_sizes)
+
+def export_part(
+    outdir: str,
+    tasks: Sequence[str],
+    export_config: Mapping[str, Any],
+    chrom_sizes: str,
+    dataset: str,
+    model: str,
+    fasta: str,
+    part: int,
+    n_parts: int,
+    control: Sequence[str] = (),
+    device: str = "auto",
+    kernels: str = "auto",
+    threads: int = 1,
+    chunk_tiles: int = CHUNK_TILES,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> None:
+    """Rule ``export_part``: predict part ``part`` (0-based) of ``n_parts`` of a genome tiling.
+
+    Writes ``outdir/{task}.{strand}.bw`` (no zoom levels; :func:`merge_parts` joins the parts)
+    and ``outdir/segments.tsv`` (the bases written).
+
+    Args:
+        export_config: the config's ``export`` section (``regions``: ``genome`` or chromosomes,
+            ``tile_overlap``, ``decimals`` / ``floor``, ``reverse_complement_average``).
+        dataset: dataset.npz (the training width W of the tiles).
+        model, fasta, control: the checkpoint, the genome, and the control bigWigs
+            ``[pos, neg]`` when the model uses them.
+        device, kernels, threads: where and how the tiles are predicted.
+        chunk_tiles: tiles predicted at a time (see :func:`part_tile_ranges`).
+    """
+    tasks = list(tasks)
+    sizes = read_chrom_sizes(chrom_sizes)
+    overlap = int(export_config["tile_overlap"])
+    chroms = resolve_regions(export_config["regions"], sizes, chrom_sizes)
     width = int(read_npz(dataset, ["width"], "dataset", "build_dataset")["width"])
     check_tile_overlap(width, overlap)
     net = load_checkpoint(model)
@@ -432,18 +541,24 @@ def export_tracks(
             f"checkpoint {model} uses a control track, but no control bigWigs reach the rule: "
             "set model.use_control: true and data.control.pos / data.control.neg"
         )
+    ranges = part_tile_ranges(sizes, chroms, width, overlap, part, n_parts, chunk_tiles)
     half_field = net.config.receptive_field // 2 + net.config.profile_kernel // 2
-    log.info("tiling %d chromosome(s) with %d bp tiles, step %d bp (tile_overlap %d; the model sees "
-             "+-%d bp) on %s", len(chroms), width, width - 2 * overlap, overlap, half_field, device)
-
+    log.info("part %d of %d: %s; %d bp tiles, step %d bp (tile_overlap %d; the model sees +-%d bp) on %s",
+             part + 1, n_parts, ", ".join(f"{c}:{lo}-{hi}" for c, _, _, lo, hi in ranges) or "no tiles",
+             width, width - 2 * overlap, overlap, half_field, device)
     rc_average = bool(export_config.get("reverse_complement_average", False))
 
     def predict(codes, control):
         return predict_profile(net, codes, control, device=device, rc_average=rc_average)
 
-    total = count_tiles(sizes, chroms, width, overlap)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
     compact = export_config.get("decimals"), export_config.get("floor")
-    with TrackWriter(paths, sizes, *compact) as writer, progress_bar(log, total, "export tracks", unit="tile") as bar:
-        export_tiled(writer, fasta, chroms, width, overlap, predict, control_paths, progress=bar)
-    log.info("wrote %d bp of %d chromosome(s) x %d tracks to %s",
-             sum(sizes[c] for c in chroms), len(chroms), len(paths), paths[0].parent)
+    total = sum(stop - first for _, first, stop, _, _ in ranges)
+    with TrackWriter(track_paths(out, tasks), sizes, *compact, zooms=0) as writer, \
+            progress_bar(log, total, f"export part {part + 1}/{n_parts}", unit="tile") as bar:
+        export_part_tiles(writer, fasta, ranges, width, overlap, predict, control_paths, chunk_tiles, bar)
+    lines = ["chrom\tstart\tend"] + [f"{c}\t{lo}\t{hi}" for c, _, _, lo, hi in ranges]
+    (out / SEGMENTS_FILE).write_text("\n".join(lines) + "\n")
+    log.info("wrote %d tiles, %d bp x %d tracks to %s", total, sum(hi - lo for *_, lo, hi in ranges),
+             2 * len(tasks), out)
