@@ -184,6 +184,9 @@ def test_contribution_scores_shapes_and_head_order():
     assert both.shape == (2, 2, 5, 40, 4)
     counts_only = contribution_scores(model, codes, n_references=3, seed=1, heads=["counts"], tasks=[1], batch_size=5)
     assert np.allclose(counts_only[0, 0], both[1, 1], atol=1e-5)  # batching does not matter
+    half = contribution_scores(model, codes, n_references=3, seed=1, batch_size=2, dtype=np.float16)
+    assert half.dtype == np.float16  # rounded batch by batch: what a float32 result rounds to
+    np.testing.assert_array_equal(half, both.astype(np.float16))
     with pytest.raises(BPNetInputError, match="n_references"):
         contribution_scores(model, codes, n_references=0)
     with pytest.raises(BPNetInputError, match="control"):

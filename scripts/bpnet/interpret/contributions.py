@@ -301,6 +301,7 @@ def contribution_scores(
     control: np.ndarray | None = None,
     device: str | torch.device = "cpu",
     log: logging.Logger | None = None,
+    dtype: np.dtype = np.float32,
 ) -> np.ndarray:
     """Hypothetical contributions of every task and head for many sequences.
 
@@ -315,9 +316,11 @@ def contribution_scores(
         control: optional ``(N, L, S)`` control track for a model that uses one.
         device: torch device.
         log: optional logger for progress lines (windows done, windows/s, ETA).
+        dtype: of the result; each batch is rounded into it as it is done (float16: half the
+            memory of float32 and no float32 copy, 1.6 GB for the paper's ~25k test windows).
 
     Returns:
-        float32 ``(T', H, N, L, 4)`` hypothetical contributions (tasks and heads in the given order).
+        ``(T', H, N, L, 4)`` hypothetical contributions (tasks and heads in the given order).
     """
     codes = np.asarray(codes)
     if codes.ndim != 2:
@@ -333,7 +336,7 @@ def contribution_scores(
     pairs = [(t, h) for t in tasks for h in heads]
     targets = [lambda out, t=t, h=h: target_value(out, t, h, s) for t, h in pairs]
     n, length = codes.shape
-    out = np.zeros((len(tasks), len(heads), n, length, 4), dtype=np.float32)
+    out = np.zeros((len(tasks), len(heads), n, length, 4), dtype=dtype)
     refs_all = dinucleotide_shuffle(codes, n_references, seed)
     with progress_bar(log, n, "contribution scores", unit="window") as bar:
         for lo in range(0, n, batch_size):
@@ -509,11 +512,11 @@ def compute_contributions(
     )
     hyp = contribution_scores(
         model, codes, cfg["n_references"], seed, heads, batch_size=cfg["batch_size"], control=control,
-        device=device, log=log,
+        device=device, log=log, dtype=np.float16,
     )
     c = Contributions(
         index=index, chrom=ds.chrom[index].astype(str), start=ds.start[index].astype(np.int64), sequence=codes,
-        hypothetical=hyp.astype(np.float16), tasks=tasks, heads=heads, n_references=int(cfg["n_references"]),
+        hypothetical=hyp, tasks=tasks, heads=heads, n_references=int(cfg["n_references"]),
         seed=seed,
     )
     save_contributions(contrib_path, c)
