@@ -273,3 +273,21 @@ def test_cwm_scanning_advances_the_bar_by_windows_of_every_pattern(log, every_up
     with progress_bar(log, 2 * len(contrib), "CWM scanning", unit="window-pattern") as bar:
         scan_cwms(contrib, [usable, empty], batch=3, progress=bar)
     assert [m["done"] for m in progress_lines(log.records, "CWM scanning")] == ["0", "3", "6", "7", "14"]
+
+
+def test_count_head_refit_logs_progress_of_its_forward_passes(log, every_update, tmp_path):
+    """The refit's forward passes over all training and validation windows (minutes at the
+    paper's size) log progress like an epoch."""
+    import numpy as np
+    from test_training import count_dataset
+    from test_training import tiny_model as tiny_training_model
+
+    from bpnet.steps.training import TrainingConfig, train_model
+
+    ds = count_dataset()
+    cfg = TrainingConfig(batch_size=16, max_epochs=1, threads=1, device="cpu", refit_count_head=True)
+    train_model(ds, tiny_training_model(), cfg, tmp_path, log=log)
+    n_train, n_valid = int(np.sum(ds.split == "train")), int(np.sum(ds.split == "valid"))
+    for what, n in (("training windows", n_train), ("validation windows", n_valid)):
+        lines = progress_lines(log.records, f"count head refit, {what}")
+        assert lines and lines[-1]["done"] == lines[-1]["total"] == str(n), what

@@ -161,18 +161,23 @@ def init_count_bias(model: BPNet, targets: np.ndarray) -> None:
 
 
 @torch.no_grad()
-def pooled_features(model: BPNet, maker: "BatchMaker", idx: np.ndarray) -> np.ndarray:
+def pooled_features(model: BPNet, maker: "BatchMaker", idx: np.ndarray, log: logging.Logger | None = None,
+                    what: str = "windows") -> np.ndarray:
     """The count heads' inputs for windows ``idx`` (no augmentation, float32 as at prediction):
-    ``(n, H)``, plus ``(n, S)`` log(1 + control total) columns when the model uses a control track."""
+    ``(n, H)``, plus ``(n, S)`` log(1 + control total) columns when the model uses a control track.
+    With ``log``, progress lines (a forward pass over the paper's ~97k training windows takes
+    minutes on a CPU)."""
     model.eval()
     batch_size = inference_batch_size(maker.device)
     out = []
-    for lo in range(0, len(idx), batch_size):
-        x, _, ctl = maker.batch(torch.as_tensor(idx[lo:lo + batch_size]))
-        cols = [model.backbone(x).mean(dim=1)]
-        if ctl is not None:
-            cols.append(torch.log1p(ctl.sum(dim=1)))
-        out.append(torch.cat(cols, dim=1).double().cpu())
+    with progress_bar(log, len(idx), f"count head refit, {what}", unit="window") as bar:
+        for lo in range(0, len(idx), batch_size):
+            x, _, ctl = maker.batch(torch.as_tensor(idx[lo:lo + batch_size]))
+            cols = [model.backbone(x).mean(dim=1)]
+            if ctl is not None:
+                cols.append(torch.log1p(ctl.sum(dim=1)))
+            out.append(torch.cat(cols, dim=1).double().cpu())
+            bar.update(len(x))
     return torch.cat(out).numpy()
 
 
@@ -203,7 +208,8 @@ def refit_count_heads(model: BPNet, maker: "BatchMaker", train_idx: np.ndarray, 
     if it lowers the validation count MSE.
     """
     cfg = model.config
-    x_tr, x_va = pooled_features(model, maker, train_idx), pooled_features(model, maker, valid_idx)
+    x_tr = pooled_features(model, maker, train_idx, log, "training windows")
+    x_va = pooled_features(model, maker, valid_idx, log, "validation windows")
     y_va = maker.count_targets(valid_idx)
     h, s = cfg.hidden_size, cfg.num_strands
 
