@@ -348,3 +348,28 @@ def test_cosine_training_resumes_exactly(tmp_path):
     assert hist["epoch"].tolist() == [1, 2, 3, 4]
     for p, q in zip(full.parameters(), resumed.parameters()):
         assert torch.equal(p, q)
+
+
+def test_batch_maker_holds_only_its_rows_and_gives_the_same_batches():
+    """The paper-size training holds only the training and validation rows (#17); batches and
+    count targets are still asked for by dataset row and equal those of a maker holding all."""
+    ds = count_dataset()
+    full = BatchMaker(ds.sequence, ds.counts, None, ds.width, 2, torch.device("cpu"))
+    rows = np.flatnonzero(ds.split != "valid")[::-1]  # any order
+    part = BatchMaker(ds.sequence, ds.counts, None, ds.width, 2, torch.device("cpu"), rows=rows)
+    assert part.counts.shape[0] == len(rows) < full.counts.shape[0]
+    idx = torch.as_tensor(rows[[3, 0, 5, 5]].copy())
+    rc = torch.tensor([True, False, True, False])
+    for a, b in zip(full.batch(idx, None, rc), part.batch(idx, None, rc)):
+        assert (a is None and b is None) or torch.equal(a, b)
+    np.testing.assert_array_equal(full.count_targets(rows), part.count_targets(rows))
+    with pytest.raises(ValueError, match="not among the rows"):
+        part.batch(torch.as_tensor(np.flatnonzero(ds.split == "valid")[:1]))
+
+
+def test_auto_count_weight_of_some_rows_read_in_chunks(monkeypatch):
+    counts = np.random.default_rng(5).poisson(3.0, size=(50, 20, 4))
+    rows = np.arange(0, 50, 3)
+    monkeypatch.setattr("bpnet.steps.training.GATHER_ROWS", 4)
+    assert auto_count_weight(counts, rows=rows) == auto_count_weight(counts[rows])
+    assert auto_count_weight(counts, rows=rows) != auto_count_weight(counts[:10])
