@@ -1,10 +1,12 @@
 """The .npz files between rules: byte-reproducible writing, checked reading, memory-mapped members."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from bpnet.errors import BPNetInputError
-from bpnet.io.npz import read_npz, write_npz
+from bpnet.io.npz import read_npz, release_pages, write_npz
 
 
 def arrays():
@@ -52,3 +54,23 @@ def test_missing_file_or_key_names_the_rule(tmp_path):
     write_npz(tmp_path / "a.npz", arrays())
     with pytest.raises(BPNetInputError, match=r"lacks the array\(s\) \['sequence'\]; rerun rule build_dataset"):
         read_npz(tmp_path / "a.npz", ["sequence"], what="dataset", producer="build_dataset", mmap=["sequence"])
+
+
+def _mapped_mb():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("RssFile:")) / 1024
+
+
+@pytest.mark.skipif(not hasattr(__import__("mmap"), "MADV_DONTNEED") or not Path("/proc/self/status").exists(),
+                    reason="needs madvise and /proc (Linux)")
+def test_released_pages_stop_counting_and_the_values_stay(tmp_path):
+    values = np.arange(24_000_000, dtype=np.float64).reshape(2000, 12000)  # 192 MB
+    write_npz(tmp_path / "a.npz", {"a": values})
+    mapped = read_npz(tmp_path / "a.npz", ["a"], mmap=["a"])["a"]
+    before = _mapped_mb()
+    assert float(mapped.sum()) == float(values.sum())  # reads every page
+    assert _mapped_mb() - before > 150
+    view = np.asarray(mapped[100:200])  # a view of the map reaches it too
+    release_pages(view, values)  # an in-memory array is left alone
+    assert _mapped_mb() - before < 20
+    np.testing.assert_array_equal(mapped[1500:1510], values[1500:1510])  # read again on access

@@ -10,6 +10,7 @@ makes the file.
 
 from __future__ import annotations
 
+import mmap
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -56,6 +57,29 @@ def _member_memmap(path: Path, zf: zipfile.ZipFile, name: str) -> np.ndarray:
         with zf.open(name) as member:
             return np.lib.format.read_array(member, allow_pickle=False)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+
+
+def release_pages(*arrays: Any) -> None:
+    """Unmap the pages of memory-mapped arrays (from :func:`read_npz` with ``mmap``) that reading
+    has brought in, so that they stop counting as the process's memory. The data stay in the
+    page cache and are read again on access; the result of any indexing is unchanged.
+
+    Pages of a read-only file mapping are clean: the kernel drops them under memory pressure
+    anyway, but they count in the resident set (and so in the peak memory a rule logs and
+    ``mem_mb`` is sized from) until then. A step that streams through GBs of a dataset calls
+    this between chunks. Arrays that are not memory maps, and systems without ``madvise``, are
+    left alone.
+    """
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if advice is None:
+        return
+    for array in arrays:
+        # a memory map holds its mmap in _mmap; a view of one reaches it through .base
+        while isinstance(array, np.ndarray) and not isinstance(getattr(array, "_mmap", None), mmap.mmap):
+            array = array.base
+        mapping = getattr(array, "_mmap", None)
+        if isinstance(mapping, mmap.mmap) and not mapping.closed:
+            mapping.madvise(advice)
 
 
 def read_npz(

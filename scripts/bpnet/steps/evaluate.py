@@ -44,7 +44,7 @@ import pandas as pd
 
 from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
-from bpnet.io.npz import load_predictions, save_predictions
+from bpnet.io.npz import load_predictions, release_pages, save_predictions
 from bpnet.io.tracks import read_windows
 from bpnet.steps import metrics as M
 from bpnet.steps import metrics_streamed as MS
@@ -134,6 +134,10 @@ def _split_rows(dataset: Any, index: np.ndarray, split: str, name: str) -> tuple
     return rows, prow
 
 
+# Mapped bytes a task reads before it releases them (bpnet.io.npz.release_pages).
+RELEASE_BYTES = 256 * 2**20
+
+
 class _TaskRows:
     """Observed core counts and predictions of one task at some windows, read a chunk at a time
     (the dataset and the predictions stay memory-mapped, #17).
@@ -146,12 +150,24 @@ class _TaskRows:
         self.dataset, self.pred, self.rows, self.prow = dataset, profile, rows, prow
         self.core = slice(int(dataset.extra_context), int(dataset.extra_context) + int(dataset.width))
         self.channels = slice(2 * t, 2 * t + 2)
+        self._mapped = 0  # bytes of mapped pages read since they were last released
+
+    def _release(self, rows: int, row_bytes: int) -> None:
+        # the pages read stay mapped, and count as this process's memory, until released
+        self._mapped += rows * row_bytes
+        if self._mapped > RELEASE_BYTES:
+            release_pages(self.dataset.counts, self.pred)
+            self._mapped = 0
 
     def counts(self, i: np.ndarray) -> np.ndarray:
-        return np.asarray(self.dataset.counts[self.rows[i], self.core, self.channels], dtype=np.float64)
+        out = np.asarray(self.dataset.counts[self.rows[i], self.core, self.channels], dtype=np.float64)
+        self._release(len(out), self.dataset.counts[0].nbytes)
+        return out
 
     def profile(self, i: np.ndarray) -> np.ndarray:
-        return np.asarray(self.pred[self.prow[i], :, self.channels], dtype=np.float64)
+        out = np.asarray(self.pred[self.prow[i], :, self.channels], dtype=np.float64)
+        self._release(len(out), self.pred[0].nbytes)
+        return out
 
     def probs(self, i: np.ndarray) -> np.ndarray:
         return M.profile_to_probs(self.profile(i))

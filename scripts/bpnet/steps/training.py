@@ -38,6 +38,7 @@ from bpnet.hardware import (
     resolve_device,
     usable_threads,
 )
+from bpnet.io.npz import release_pages
 from bpnet.model.network import (
     BPNet,
     BPNetConfig,
@@ -127,6 +128,7 @@ class BatchMaker:
         small = rows_max(counts, rows) < 2**15
         self.counts = torch.from_numpy(gather_rows(counts, rows, np.int16 if small else np.int32)).to(device)
         self.control = None if control is None else torch.from_numpy(gather_rows(control, rows, np.float32)).to(device)
+        release_pages(sequence, counts, control)  # the copies are here; the file's pages can go
         self.width = width
         self.context = (self.sequence.shape[1] - width) // 2
         self.swap = strand_swap_permutation(num_tasks).to(device)
@@ -295,9 +297,11 @@ def _fingerprint(*parts) -> str:
 
 def dataset_fingerprint(dataset) -> str:
     """A cheap identity of a dataset's contents (shapes, splits, sums) for the resume check."""
+    sums = int(dataset.counts.sum(dtype=np.int64)), int(dataset.sequence.sum(dtype=np.int64))
+    release_pages(dataset.counts, dataset.sequence)  # the sums read every page of the file
     return _fingerprint(
         list(dataset.sequence.shape), list(dataset.counts.shape), np.unique(dataset.split, return_counts=True)[1].tolist(),
-        int(dataset.counts.sum(dtype=np.int64)), int(dataset.sequence.sum(dtype=np.int64)), list(dataset.tasks),
+        *sums, list(dataset.tasks),
     )
 
 
