@@ -156,6 +156,11 @@ def test_counts_use_the_smallest_integer_type(genome, top, dtype):
     counts = build_dataset(w, genome.fasta, [path, genome.counts[1]], ["A"])["counts"]
     assert counts.dtype == dtype
     assert counts[0, 100, 0] == top
+    # the large track last: the counts read so far are widened, none is lost
+    widened = build_dataset(w, genome.fasta, [genome.counts[1], path], ["A"])["counts"]
+    assert widened.dtype == dtype and widened[0, 100, 1] == top
+    np.testing.assert_array_equal(widened[..., 0], counts[..., 1])
+    assert widened[..., 0].max() > 0
 
 
 @pytest.mark.parametrize("value", [2.5, -1.0])

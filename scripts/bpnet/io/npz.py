@@ -185,6 +185,7 @@ def load_predictions(
             raise BPNetInputError(
                 f"predictions {path}: profile must be finite expected counts >= 0"
             )
+    release_pages(profile)  # the check read every page
     wanted = np.flatnonzero(np.isin(np.asarray(dataset.split).astype(str), list(splits)))
     lacking = np.setdiff1d(wanted, index)
     if lacking.size:
