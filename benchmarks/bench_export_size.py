@@ -1,6 +1,6 @@
 """Sizes of exported bigWigs under export.decimals / export.floor (issue #17).
 
-Predicts one chromosome with a trained model (rule export_tracks' own path, per-base float32),
+Predicts one chromosome with a trained model (rule export_part's own path, per-base float32),
 then writes the same values again with each compact setting and prints bytes per bp (for the
 2T tracks together), the projection to a genome of --genome-bp, the share of bases kept and the
 write time. Example, after the main job:
@@ -20,7 +20,7 @@ import pyBigWig
 
 from bpnet.io.tracks import TrackWriter, read_chrom_sizes, track_paths
 from bpnet.model.weights import load_checkpoint
-from bpnet.steps.export import export_tracks
+from bpnet.steps.export import export_part
 
 SETTINGS = [(None, None), (3, None), (2, None), (2, 0.02), (2, 0.05), (2, 0.1), (1, None), (1, 0.1)]
 
@@ -38,10 +38,10 @@ def main():
         dense = Path(tmp) / "dense"
         dense.mkdir()
         t0 = time.perf_counter()
-        export_tracks([str(p) for p in track_paths(dense, tasks)], tasks, {"regions": [args.chrom], "tile_overlap": 200},
-                      str(res / "genome.chrom.sizes"), str(res / "dataset.npz"),
-                      model=str(res / "model" / "model.safetensors"), fasta=str(res / "genome.fa"),
-                      device="cpu", threads=os.cpu_count() or 1, log=logging.getLogger("bench"))
+        export_part(str(dense), tasks, {"regions": [args.chrom], "tile_overlap": 200},
+                    str(res / "genome.chrom.sizes"), str(res / "dataset.npz"), str(res / "model" / "model.safetensors"),
+                    str(res / "genome.fa"), 0, 1, device="cpu", threads=os.cpu_count() or 1,
+                    log=logging.getLogger("bench"))
         print(f"predicted {args.chrom} ({sizes[args.chrom] / 1e6:.2f} Mb) in {time.perf_counter() - t0:.0f} s")
         values = np.stack([np.nan_to_num(np.asarray(pyBigWig.open(str(p)).values(args.chrom, 0, sizes[args.chrom], numpy=True)))
                            for p in track_paths(dense, tasks)], axis=1).astype(np.float32)

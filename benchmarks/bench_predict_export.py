@@ -8,8 +8,8 @@ channels-first wrapper) over the same tiles: 1000 bp tiles stepping 600 bp (``ti
 the tile whose centre is nearest; the postprocessed track ``softmax(profile) * expm1(count)`` is
 written per base (fixed step 1) to one bigWig per task and strand, header = every chromosome.
 
-- ours: ``bpnet.steps.export.export_tiled`` with ``bpnet.steps.predict.predict_profile`` (batch 128)
-  writing through ``bpnet.steps.export.TrackWriter`` (the ``export_tracks`` rule's code path).
+- ours: ``bpnet.steps.export.export_part_tiles`` with ``bpnet.steps.predict.predict_profile`` (batch 128)
+  writing through ``bpnet.io.tracks.TrackWriter`` (rule ``export_part``'s code path, one part).
 - tangermeme: per chunk of 4096 tiles, ``tangermeme.io.extract_loci`` (one-hot int8) ->
   ``tangermeme.predict.predict`` (batch 128, dtype = the precision) -> postprocess -> stitch ->
   ``pyBigWig`` ``addEntries`` (tangermeme has no bigWig writer; this is the plain way to write one).
@@ -65,7 +65,7 @@ def _setup(case):
 def ours(case):
     from bpnet.io.tracks import TrackWriter, track_paths
     from bpnet.simulate.binding import TFS
-    from bpnet.steps.export import export_tiled
+    from bpnet.steps.export import export_part_tiles, part_tile_ranges
     from bpnet.steps.predict import predict_profile
 
     paths, sizes, chroms, out = _setup(case)
@@ -81,7 +81,8 @@ def ours(case):
 
     t0 = time.perf_counter()
     with TrackWriter(track_paths(out, TFS), sizes) as writer:
-        export_tiled(writer, paths["fasta"], chroms, WIDTH, OVERLAP, predict)
+        export_part_tiles(writer, paths["fasta"], part_tile_ranges(sizes, chroms, WIDTH, OVERLAP, 0, 1), WIDTH, OVERLAP,
+                          predict)
     seconds = time.perf_counter() - t0
     bp = sum(sizes[c] for c in chroms)
     return {"bp": bp, "seconds": round(seconds, 2), "bp_per_s": bp / seconds, "predict_share": predict_s[0] / seconds}
@@ -169,7 +170,7 @@ def main() -> None:
     rows = []
     for r in results.values():
         peer_rate = results.get(f"tangermeme-{r['precision']}", {}).get("bp_per_s")
-        rows.append({"case": "ours: export_tiled + predict_profile + TrackWriter" if r["side"] == "ours"
+        rows.append({"case": "ours: export_part_tiles + predict_profile + TrackWriter" if r["side"] == "ours"
                      else "tangermeme: extract_loci + predict + pyBigWig", "precision": r["precision"],
                      "bp": f"{r['bp']:,}", "seconds": r["seconds"], "rate": r["bp_per_s"],
                      "windows": r["bp_per_s"] / (WIDTH - 2 * OVERLAP),
