@@ -91,13 +91,18 @@ def gather_rows(array: np.ndarray, rows: np.ndarray, dtype=None, chunk: int | No
     out = np.empty((len(rows),) + tuple(array.shape[1:]), dtype=dtype or array.dtype)
     for lo in range(0, len(rows), chunk):
         out[lo:lo + chunk] = array[rows[lo:lo + chunk]]
+        release_pages(array)  # a memory map's pages read so far, which would double the copy
     return out
 
 
 def rows_max(array: np.ndarray, rows: np.ndarray, chunk: int | None = None) -> float:
     """The largest value in ``array[rows]``, read ``chunk`` rows at a time (0 for no rows)."""
     chunk = chunk or GATHER_ROWS
-    return max((float(array[rows[lo:lo + chunk]].max(initial=0)) for lo in range(0, len(rows), chunk)), default=0.0)
+    top = 0.0
+    for lo in range(0, len(rows), chunk):
+        top = max(top, float(array[rows[lo:lo + chunk]].max(initial=0)))
+        release_pages(array)
+    return top
 
 
 class BatchMaker:
@@ -128,7 +133,6 @@ class BatchMaker:
         small = rows_max(counts, rows) < 2**15
         self.counts = torch.from_numpy(gather_rows(counts, rows, np.int16 if small else np.int32)).to(device)
         self.control = None if control is None else torch.from_numpy(gather_rows(control, rows, np.float32)).to(device)
-        release_pages(sequence, counts, control)  # the copies are here; the file's pages can go
         self.width = width
         self.context = (self.sequence.shape[1] - width) // 2
         self.swap = strand_swap_permutation(num_tasks).to(device)
