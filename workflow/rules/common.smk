@@ -10,6 +10,7 @@ import os
 import re
 import sys
 
+import numpy as np
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from pathlib import Path
@@ -323,6 +324,56 @@ def input_mem(factor, floor=2000, per_file=False, extra=0):
         return max(floor, int(factor * size) + extra)
 
     return mb
+
+
+# Memory of the rules whose arrays grow with the windows, from the measured true peaks (#17:
+# README, At the paper's size). A job is sized when it is about to run, when its inputs exist.
+
+
+def _split_windows(dataset, splits):
+    """Windows of ``splits`` in a dataset.npz and its ``split`` member (read alone), or Nones."""
+    try:
+        with np.load(dataset) as npz:
+            return int(np.isin(npz["split"].astype(str), list(splits)).sum()), npz["split"].astype(str)
+    except (OSError, KeyError, ValueError):
+        return None, None
+
+
+def dataset_mem(wildcards, input):
+    """build_dataset: per window and position the counts (2 bytes x 2T channels), the sequence,
+    one float32 track being read and its integer copy (and a float32 control), plus 1 GB.
+    Measured: 4.1 GB for the paper's 157k windows (this asks 5.0 GB)."""
+    cfg = exp_config(wildcards.exp)
+    try:
+        with open(input.windows) as fh:
+            n = sum(1 for _ in fh) - 1
+    except OSError:
+        n = 150_000
+    length = cfg["windows"]["width"] + 2 * cfg["dataset"]["extra_context"]
+    per_base = 4 * len(cfg["data"]["tasks"]) + 1 + 4 + 2 + (8 if cfg["model"]["use_control"] else 0)
+    return int(1000 + n * length * per_base / 2**20)
+
+
+def prediction_mem(wildcards, input):
+    """predict, oracle_predictions: the float32 tracks of every window of evaluation.splits
+    (2T channels) and 20% for the reading, plus 800 MB. Measured: 2.4 / 2.5 GB for the paper's
+    60k evaluation windows (this asks 3.1 GB)."""
+    cfg = exp_config(wildcards.exp)
+    n, _ = _split_windows(input.dataset, cfg["evaluation"]["splits"])
+    n = 60_000 if n is None else n
+    return int(800 + 1.2 * n * cfg["windows"]["width"] * 8 * len(cfg["data"]["tasks"]) / 2**20)
+
+
+def evaluate_mem(wildcards, input):
+    """evaluate (2 tasks at a time): the auPRC bins of the largest split, ~50 bytes per window
+    and base for each task being scored (labels, scores, the sort), plus 2 GB. Measured:
+    4.2 GB for the paper's 31k validation windows (this asks 5.0 GB)."""
+    cfg = exp_config(wildcards.exp)
+    n, split = _split_windows(input.dataset, cfg["evaluation"]["splits"])
+    largest = 30_000
+    if split is not None:
+        largest = max(int((split == s).sum()) for s in cfg["evaluation"]["splits"])
+    return int(2000 + 2 * 50 * largest * cfg["windows"]["width"] / 2**20)
 
 
 # ------------------------------------------------------------------- downloads (download.smk)

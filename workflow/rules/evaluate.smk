@@ -19,8 +19,8 @@ rule oracle_predictions:
         "../../envs/bpnet.yaml"
     threads: 1
     resources:
-        # the dataset is loaded whole; the oracle profile is at most as large again in float32
-        mem_mb=scaled_mem(input_mem(4)),
+        mem_mb=scaled_mem(prediction_mem),
+        # the paper's 60k evaluation windows: 25 s
         runtime=30,
     params:
         evaluation=exp_value("evaluation"),
@@ -55,8 +55,8 @@ rule evaluate:
         "../../envs/bpnet.yaml"
     threads: 2  # tasks scored in parallel
     resources:
-        # dataset + predictions in memory, plus float64 copies of one split and two tasks at a time
-        mem_mb=scaled_mem(input_mem(4)),
+        mem_mb=scaled_mem(evaluate_mem),
+        # the paper's 60k evaluation windows, model and oracle: 7 min on 2 cores
         runtime=60,
     params:
         evaluation=exp_value("evaluation"),

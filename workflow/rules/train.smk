@@ -53,7 +53,8 @@ rule predict:
         "../../envs/bpnet.yaml"
     threads: 2
     resources:
-        mem_mb=scaled_mem(8000),
+        mem_mb=scaled_mem(prediction_mem),
+        # the paper's 60k evaluation windows: 2.5 min on 2 CPU cores
         runtime=120,
     params:
         splits=exp_value("evaluation", "splits"),
