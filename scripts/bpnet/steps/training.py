@@ -95,6 +95,17 @@ def gather_rows(array: np.ndarray, rows: np.ndarray, dtype=None, chunk: int | No
     return out
 
 
+def rows_sum(array: np.ndarray, chunk: int | None = None) -> int:
+    """The integer sum of ``array``, read ``chunk`` rows at a time (a memory map's pages are
+    released as it goes)."""
+    chunk = chunk or GATHER_ROWS
+    total = 0
+    for lo in range(0, len(array), chunk):
+        total += int(np.asarray(array[lo:lo + chunk]).sum(dtype=np.int64))
+        release_pages(array)
+    return total
+
+
 def rows_max(array: np.ndarray, rows: np.ndarray, chunk: int | None = None) -> float:
     """The largest value in ``array[rows]``, read ``chunk`` rows at a time (0 for no rows)."""
     chunk = chunk or GATHER_ROWS
@@ -184,8 +195,10 @@ def auto_count_weight(counts: np.ndarray, num_strands: int = 2, rows: np.ndarray
     each channel has its own count loss term.
     """
     rows = np.arange(len(counts)) if rows is None else np.asarray(rows)
-    totals = [np.asarray(counts[rows[lo:lo + GATHER_ROWS]]).sum(axis=1, dtype=np.int64).ravel()
-              for lo in range(0, len(rows), GATHER_ROWS)]
+    totals = []
+    for lo in range(0, len(rows), GATHER_ROWS):
+        totals.append(np.asarray(counts[rows[lo:lo + GATHER_ROWS]]).sum(axis=1, dtype=np.int64).ravel())
+        release_pages(counts)
     return float(max(1.0, np.median(np.concatenate(totals) if totals else np.zeros(0)) / 10.0))
 
 
@@ -301,8 +314,7 @@ def _fingerprint(*parts) -> str:
 
 def dataset_fingerprint(dataset) -> str:
     """A cheap identity of a dataset's contents (shapes, splits, sums) for the resume check."""
-    sums = int(dataset.counts.sum(dtype=np.int64)), int(dataset.sequence.sum(dtype=np.int64))
-    release_pages(dataset.counts, dataset.sequence)  # the sums read every page of the file
+    sums = rows_sum(dataset.counts), rows_sum(dataset.sequence)
     return _fingerprint(
         list(dataset.sequence.shape), list(dataset.counts.shape), np.unique(dataset.split, return_counts=True)[1].tolist(),
         *sums, list(dataset.tasks),
