@@ -82,6 +82,47 @@ def test_ten_column_file_without_narrowpeak_name_is_read_as_narrowpeak(tmp_path)
     assert read_peaks(path)["summit"].tolist() == [105]
 
 
+def idr_line(chrom, start, end, offset) -> str:
+    """A line of raw IDR output: narrowPeak, local and global IDR, then each replicate's peak."""
+    return narrowpeak_line(chrom, start, end, offset) + f"\t1.2\t1.5\t{start}\t{end}\t4.0\t{offset}" \
+        + f"\t{start + 3}\t{end - 3}\t5.0\t{offset - 3}"
+
+
+@pytest.mark.parametrize("name", ["conservative.idr.narrowPeak.gz", "idrValues.txt"])
+def test_raw_idr_output_is_narrowpeak_by_its_content_whatever_its_name(tmp_path, name):
+    path = tmp_path / name
+    text = "\n".join([idr_line("chr1", 100, 300, 37), idr_line("chr2", 1000, 1101, -1)]) + "\n"
+    if name.endswith(".gz"):
+        with gzip.open(path, "wt") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
+    assert len(idr_line("chr1", 100, 300, 37).split("\t")) == 20
+    df = read_peaks(path)
+    assert df["summit"].tolist() == [137, 1050]  # column 10, not the midpoint
+    assert df.attrs["format"] == "narrowPeak, 10+ more columns ignored (IDR output)"
+
+
+def test_bed_formats_take_the_midpoint(tmp_path):
+    bed12 = tmp_path / "peaks.bed"  # 12 columns, but blockSizes/blockStarts: not narrowPeak
+    bed12.write_text("chr1\t100\t300\tp\t0\t+\t100\t300\t0\t2\t50,50,\t0,150,\n")
+    assert read_peaks(bed12)["summit"].tolist() == [200]
+    summits = tmp_path / "NAME_summits.bed"  # MACS2: the summit as a 1 bp interval
+    summits.write_text("chr1\t4567\t4568\tpeak_1\t12.3\n")
+    df = read_peaks(summits)
+    assert df["summit"].tolist() == [4567] and df.attrs["format"] == "BED, summit = midpoint"
+
+
+def test_a_bed_named_narrowpeak_is_an_error_not_midpoints(tmp_path):
+    path = tmp_path / "peaks.narrowPeak"
+    path.write_text("# from a BED\nchr1\t100\t300\tpeak\t0\t+\n")
+    with pytest.raises(BPNetInputError) as err:
+        read_peaks(path)
+    msg = str(err.value)
+    assert str(path) in msg and "line 2" in msg and "6 column(s) are not narrowPeak's" in msg
+    assert "should not be named .narrowPeak" in msg
+
+
 @pytest.mark.parametrize(
     "bad_line, expected",
     [

@@ -91,19 +91,43 @@ def _is_int(text: str) -> bool:
     return text.lstrip("-").isdigit()
 
 
-def read_peaks(path: str | Path) -> pd.DataFrame:
-    """Read the summits of a narrowPeak or BED file (optionally gzipped).
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
-    The format is narrowPeak when the file name says so (``*.narrowPeak[.gz]``) or its first data
-    line has exactly 10 columns; then every line needs 10 columns and the summit is
-    ``start + column 10`` (``-1``: the midpoint). Otherwise it is BED (3 or more columns) and the
-    summit is the midpoint ``start + (end - start) // 2``. Empty, ``#``, ``track`` and
-    ``browser`` lines are skipped, and so is a header line before the first data line (a line
-    whose start/end are not integers). A malformed line is an error naming the file and line.
+
+def _narrowpeak_like(fields: list[str]) -> bool:
+    """Whether a line's columns are narrowPeak's (chrom, start, end, name, score, strand,
+    signalValue, pValue, qValue, summit offset), possibly followed by more (raw IDR output adds
+    local/global IDR and each replicate's peak). BED12 (blockCount, blockSizes, blockStarts) is not."""
+    if len(fields) < 10:
+        return False
+    bed12 = len(fields) == 12 and "," in fields[10] + fields[11]
+    return (not bed12 and fields[5] in ("+", "-", ".") and all(_is_float(f) for f in fields[6:9])
+            and _is_int(fields[9]))
+
+
+def read_peaks(path: str | Path) -> pd.DataFrame:
+    """Read the summits of a narrowPeak or BED file (optionally gzipped), as peak callers write them.
+
+    The format is decided by the content: narrowPeak when the first data line has narrowPeak's
+    10 columns (:func:`_narrowpeak_like`), with any columns after them ignored: MACS2/MACS3
+    narrowPeak, ENCODE IDR "optimal" sets, raw IDR output (20 columns), whatever the file is
+    called. Then every line needs those 10 columns and the summit is ``start + column 10``
+    (``-1``: the midpoint). Otherwise it is BED (3 or more columns: BED3/6/12, MACS2
+    ``summits.bed``) and the summit is the midpoint ``start + (end - start) // 2``. A file named
+    ``*.narrowPeak`` whose content is not narrowPeak is an error (its summits would silently
+    become midpoints). Empty, ``#``, ``track`` and ``browser`` lines are skipped, and so is a
+    header line before the first data line (a line whose start/end are not integers). A
+    malformed line is an error naming the file and line.
 
     Returns:
         DataFrame with columns ``chrom`` (str), ``summit`` (int64, 0-based) and ``line`` (int64,
-        1-based line number in the file), one row per peak in file order.
+        1-based line number in the file), one row per peak in file order; ``attrs["format"]``
+        says how the file was read (for the log).
     """
     path = Path(path)
     lines = _read_lines(path)
@@ -125,15 +149,27 @@ def read_peaks(path: str | Path) -> pd.DataFrame:
     if not rows:
         raise BPNetInputError(f"peak file {path} has no peaks (expected narrowPeak or BED lines)")
 
-    name = path.name.lower().removesuffix(".gz")
-    narrowpeak = name.endswith(".narrowpeak") or len(rows[0]) == 10
+    named_narrowpeak = path.name.lower().removesuffix(".gz").endswith(".narrowpeak")
+    narrowpeak = _narrowpeak_like(rows[0])
+    if named_narrowpeak and not narrowpeak:
+        first = rows[0]
+        raise BPNetInputError(
+            f"{path}, line {line_numbers[0]}: the file is named narrowPeak, but its {len(first)} "
+            "column(s) are not narrowPeak's (chrom, start, end, name, score, strand [+-.], "
+            "signalValue, pValue, qValue, integer summit offset; more columns, as IDR writes, "
+            f"are fine): {lines[line_numbers[0] - 1]!r}. A BED file (summit = midpoint) should "
+            "not be named .narrowPeak"
+        )
     n_fields = np.array([len(r) for r in rows])
     if narrowpeak:
-        bad = np.flatnonzero(n_fields != 10)
+        bad = np.flatnonzero(n_fields < 10)
         expected = "10 tab-separated narrowPeak columns"
+        extra = int(n_fields.min()) - 10
+        fmt = "narrowPeak" + (f", {extra}+ more columns ignored (IDR output)" if extra > 0 else "")
     else:
         bad = np.flatnonzero(n_fields < 3)
         expected = "at least 3 tab-separated BED columns (chrom, start, end)"
+        fmt = "BED, summit = midpoint"
     if bad.size:
         k = bad[0]
         raise BPNetInputError(
@@ -159,13 +195,15 @@ def read_peaks(path: str | Path) -> pd.DataFrame:
                 f"or in 0..{end[k] - start[k] - 1} (the peak length minus 1), got {offset[k]}"
             )
         summit = np.where(called, start + offset, summit)
-    return pd.DataFrame(
+    peaks = pd.DataFrame(
         {
             "chrom": chrom.astype(str),
             "summit": summit.astype(np.int64),
             "line": np.asarray(line_numbers, dtype=np.int64),
         }
     )
+    peaks.attrs["format"] = fmt
+    return peaks
 
 
 def _int_column(path: Path, rows: list[list[str]], line_numbers: list[int], col: int, what: str):
@@ -612,7 +650,7 @@ def write_peak_windows(
     peaks = {}
     for task, path in peak_files.items():
         peaks[task] = read_peaks(path)
-        log.info("task %s: %d peaks from %s", task, len(peaks[task]), path)
+        log.info("task %s: %d peaks from %s (%s)", task, len(peaks[task]), path, peaks[task].attrs["format"])
     split = {
         "valid_chroms": cfg.get("valid_chroms", ["chr2", "chr3", "chr4"]),
         "test_chroms": cfg.get("test_chroms", ["chr1", "chr8", "chr9"]),
