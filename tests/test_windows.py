@@ -376,3 +376,40 @@ def test_load_windows_rejects_mixed_widths(tmp_path):
         path, sep="\t", index=False)
     with pytest.raises(BPNetInputError, match="same positive width"):
         load_windows(path)
+
+
+# -------------------------------------------------------------------- contigs by pattern (#19)
+
+CONTIG_SIZES = {"chr1": 10_000, "chr2": 8_000, "chr3": 6_000, "chr1_KI270706v1_random": 5_000,
+                "chrUn_GL000195v1": 5_000, "chr7_KI270803v1_alt": 5_000, "chrM": 5_000, "chrEBV": 5_000}
+
+
+def _contig_peaks_file(tmp_path):
+    path = tmp_path / "A.bed"
+    path.write_text("".join(f"{c}\t1000\t1200\n" for c in CONTIG_SIZES))
+    sizes = tmp_path / "genome.chrom.sizes"
+    sizes.write_text("".join(f"{c}\t{n}\n" for c, n in CONTIG_SIZES.items()))
+    return path, sizes
+
+
+def test_non_canonical_contigs_are_dropped_by_the_default_patterns_and_counted(tmp_path):
+    peaks, sizes = _contig_peaks_file(tmp_path)
+    out_w, out_s = tmp_path / "windows.tsv", tmp_path / "windows_summary.tsv"
+    # the schema's default patterns apply when the key is absent (results made before it existed)
+    write_peak_windows({"A": str(peaks)}, str(sizes), str(out_w), str(out_s),
+                       {"width": 200, "exclude_chroms": [], "valid_chroms": ["chr2"], "test_chroms": ["chr3"]})
+    assert load_windows(out_w)["chrom"].tolist() == ["chr1", "chr2", "chr3"]
+    assert reasons(pd.read_csv(out_s, sep="\t"), "A")["excluded_contig"] == 5
+    # [] keeps every contig
+    write_peak_windows({"A": str(peaks)}, str(sizes), str(out_w), str(out_s),
+                       {"width": 200, "exclude_chroms": [], "exclude_patterns": [], "valid_chroms": ["chr2"],
+                        "test_chroms": ["chr3"]})
+    assert len(load_windows(out_w)) == len(CONTIG_SIZES)
+
+
+def test_exclude_patterns_errors_name_the_key():
+    peaks = {"A": peaks_df(["chr1", "chr2"], [500, 500])}
+    with pytest.raises(BPNetInputError, match=r"windows.exclude_patterns: '\(chr' is not a regular expression"):
+        windows_of(peaks, exclude_patterns=["(chr"])
+    with pytest.raises(BPNetInputError, match="windows.valid_chroms names chr2, which windows.exclude_patterns"):
+        windows_of(peaks, exclude_patterns=["^chr2$"])

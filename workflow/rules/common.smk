@@ -15,7 +15,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from pathlib import Path
 
-from bpnet.config_check import check_config_files, missing_inputs_lines, schema_error_line
+from bpnet.config_check import check_config_files, missing_inputs_lines, resolve_section, schema_error_line
 from bpnet.data.download import check_download_config, download_targets
 from bpnet.errors import BPNetInputError
 from bpnet.experiments import expand_ensembles, expand_experiments
@@ -422,6 +422,9 @@ def windows_settings(wildcards):
     its draw comes along (key ``seed``)."""
     cfg = exp_config(wildcards.exp)
     section = dict(cfg["windows"])
+    # exclude_patterns only when not the default: windows made before it existed are not remade
+    if section["exclude_patterns"] == resolve_section(("windows",), {})["exclude_patterns"]:
+        del section["exclude_patterns"]
     if section["background"]["enabled"]:
         section["seed"] = cfg["seed"]
     else:

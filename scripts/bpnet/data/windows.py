@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -44,6 +45,7 @@ import pandas as pd
 import pybedtools
 from pybedtools.helpers import BEDToolsError
 
+from bpnet.config_check import resolve_section
 from bpnet.data.background import background_settings, gc_matched_background, log_background
 from bpnet.errors import BPNetInputError
 from bpnet.io.tracks import read_chrom_sizes
@@ -57,6 +59,7 @@ SPLITS = ("train", "valid", "test")
 REASONS = (
     "unknown_chrom",
     "excluded_chrom",
+    "excluded_contig",
     "duplicate",
     "off_chromosome_end",
     "blacklist",
@@ -224,6 +227,20 @@ def _int_column(path: Path, rows: list[list[str]], line_numbers: list[int], col:
 # --------------------------------------------------------------------------------------------
 
 
+def pattern_excluded(chroms: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    """The chromosomes of ``chroms`` whose name matches one of ``patterns`` (``re.search``);
+    a pattern that is not a regular expression is an error naming windows.exclude_patterns."""
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as err:
+            raise BPNetInputError(
+                f"config key windows.exclude_patterns: {pattern!r} is not a regular expression ({err})"
+            ) from None
+    return [c for c in chroms if any(r.search(str(c)) for r in compiled)]
+
+
 def check_split_config(valid_chroms: Sequence[str], test_chroms: Sequence[str],
                        exclude_chroms: Sequence[str], chrom_sizes: Sequence[str] | None = None,
                        log: logging.Logger | None = None) -> None:
@@ -362,6 +379,7 @@ def make_windows(
     merge_within: int = 0,
     sources: Mapping[str, str] | None = None,
     log: logging.Logger | None = None,
+    exclude_patterns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pool the peaks of every task into fixed-width windows with a split.
 
@@ -371,6 +389,8 @@ def make_windows(
         width: window width in bp; the summit sits at offset ``width // 2``.
         valid_chroms, test_chroms: chromosomes of the valid and test splits; the rest is train.
         exclude_chroms: chromosomes whose peaks are dropped.
+        exclude_patterns: regular expressions; peaks on contigs whose name matches one are
+            dropped (reason ``excluded_contig``; :func:`pattern_excluded`).
         blacklist: optional BED; windows overlapping it by >= 1 bp are dropped.
         merge_within: windows of different tasks whose summits lie within this many bp are
             pooled into one (see :func:`_merge_units`); 0 pools identical summits only.
@@ -389,6 +409,13 @@ def make_windows(
         raise BPNetInputError(f"windows.merge_within must be >= 0, got {merge_within}")
     log = log or logging.getLogger("bpnet")
     check_split_config(valid_chroms, test_chroms, exclude_chroms, list(chrom_sizes), log)
+    for key, chroms in (("windows.valid_chroms", valid_chroms), ("windows.test_chroms", test_chroms)):
+        caught = pattern_excluded(list(chroms), exclude_patterns)
+        if caught:
+            raise BPNetInputError(
+                f"{key} names {', '.join(caught)}, which windows.exclude_patterns excludes; a chromosome "
+                "belongs to one split or is excluded"
+            )
     tasks = list(peaks)
     if not tasks:
         raise BPNetInputError("no tasks given (data.tasks is empty)")
@@ -429,6 +456,9 @@ def make_windows(
 
     mark(~allp["chrom"].isin(chrom_order).to_numpy(), "unknown_chrom")
     mark(allp["chrom"].isin(list(exclude_chroms)).to_numpy(), "excluded_chrom")
+    contigs = pd.unique(allp["chrom"].astype(str))
+    matched = set(pattern_excluded(contigs, exclude_patterns))
+    mark(allp["chrom"].isin(matched).to_numpy(), "excluded_contig")
     mark(allp.duplicated(["task", "chrom", "summit"]).to_numpy() & (reason == ""), "duplicate")
 
     chrom_idx = allp["chrom"].map(chrom_order).fillna(-1).to_numpy(np.int64)
@@ -656,6 +686,8 @@ def write_peak_windows(
         "test_chroms": cfg.get("test_chroms", ["chr1", "chr8", "chr9"]),
         "exclude_chroms": cfg.get("exclude_chroms", ["chrX", "chrY", "chrM"]),
     }
+    # absent from the params of results made before the key existed: the schema's default
+    patterns = resolve_section(("windows",), {k: cfg[k] for k in ("exclude_patterns",) if k in cfg})["exclude_patterns"]
     windows, summary = make_windows(
         peaks,
         chrom_sizes,
@@ -665,9 +697,12 @@ def write_peak_windows(
         merge_within=int(cfg.get("merge_within", 0)),
         sources={task: str(path) for task, path in peak_files.items()},
         log=log,
+        exclude_patterns=patterns,
     )
     if background["enabled"]:
-        windows, extra = add_background(windows, peaks, chrom_sizes, fasta, background, width, **split,
+        no_background = list(split["exclude_chroms"]) + pattern_excluded(list(chrom_sizes), patterns)
+        windows, extra = add_background(windows, peaks, chrom_sizes, fasta, background, width,
+                                        split["valid_chroms"], split["test_chroms"], no_background,
                                         blacklist=blacklist, seed=1 if seed is None else int(seed), log=log)
         summary = pd.concat([summary, extra], ignore_index=True)
     log_summary(summary, log)
