@@ -129,7 +129,8 @@ def test_each_retry_asks_for_more_memory(tmp_path):
     """A job resubmitted by `retries` (the cluster profiles set 2) asks for the rule's mem_mb times
     the attempt number. Rule peak_windows alone (no simulation) fails on a 3-column peak file."""
     (tmp_path / "peaks.narrowPeak").write_text("chr1\t1000\t1200\n")
-    (tmp_path / "genome.chrom.sizes").write_text("chr1\t100000\n")
+    # the split chromosomes of the config (chr1-4, 8, 9) must be in the genome (checked before any job)
+    (tmp_path / "genome.chrom.sizes").write_text("".join(f"chr{i}\t100000\n" for i in range(1, 10)))
     for strand in ("pos", "neg"):  # must exist (the config check); rule peak_windows never reads them
         (tmp_path / f"unread.{strand}.bw").write_bytes(b"")
     tasks = {"Oct4": {"pos": "unread.pos.bw", "neg": "unread.neg.bw", "peaks": "peaks.narrowPeak"}}
@@ -143,6 +144,32 @@ def test_each_retry_asks_for_more_memory(tmp_path):
     mem = [int(m) for m in re.findall(r"^    resources: .*\bmem_mb=(\d+)", out, flags=re.M)]
     assert len(mem) == 3 and mem[0] > 0, out[-4000:]
     assert mem == [mem[0], 2 * mem[0], 3 * mem[0]]
+
+
+def test_split_chromosomes_the_genome_lacks_stop_the_workflow_before_any_job(tmp_path):
+    """valid/test chromosomes are checked against a genome whose chrom sizes exist when the config
+    is read (they used to surface at training, after windowing and dataset building); a yeast-like
+    genome with Roman-numeral chromosomes gets a warning for the default exclude_chroms chrX."""
+    (tmp_path / "peaks.narrowPeak").write_text("chrI\t1000\t1200\t.\t0\t.\t5\t-1\t-1\t100\n")
+    (tmp_path / "genome.chrom.sizes").write_text(
+        "".join(f"chr{r}\t100000\n" for r in ("I", "II", "III", "IV", "IX", "X", "XI")))
+    for strand in ("pos", "neg"):
+        (tmp_path / f"unread.{strand}.bw").write_bytes(b"")
+    tasks = {"Oct4": {"pos": "unread.pos.bw", "neg": "unread.neg.bw", "peaks": "peaks.narrowPeak"}}
+    data = {"chrom_sizes": "genome.chrom.sizes", "tasks": tasks, "truth": None, "control": None}
+    config = tiny_config(tmp_path / "yeast.yaml", experiment="yeast", data=data)
+    result = snakemake(tmp_path, config, "-n", "results/yeast/windows.tsv")
+    err = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert "error: config key windows.valid_chroms: chr2, chr3, chr4 not in the genome's chrom sizes" in err, err[-3000:]
+    assert "error: config key windows.test_chroms: chr1, chr8, chr9 not in" in err
+    assert "windows.exclude_chroms drops chrX" in err and "Roman numerals" in err
+    fixed = tiny_config(tmp_path / "fixed.yaml", experiment="yeast", data=data,
+                        windows={"width": 200, "valid_chroms": ["chrII"], "test_chroms": ["chrIII"],
+                                 "exclude_chroms": ["chrM"]})
+    result = snakemake(tmp_path, fixed, "-n", "results/yeast/windows.tsv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Roman numerals" not in result.stderr + result.stdout
 
 
 def test_a_missing_input_file_is_one_line_naming_the_config_key(tmp_path):

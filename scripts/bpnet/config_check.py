@@ -21,6 +21,7 @@ from referencing import Registry, Resource
 from yaml.constructor import ConstructorError
 
 from bpnet.errors import BPNetInputError
+from bpnet.io.tracks import read_chrom_sizes
 
 
 class _DuplicateKeyError(ConstructorError):
@@ -173,6 +174,44 @@ def missing_inputs_lines(
         for pair in missing_inputs(config, produced, exists):
             seen.setdefault(pair, None)
     return [f"error: config key {key}: {path} does not exist" for key, path in seen]
+
+
+def genome_split_lines(configs: Any, exists: Any = os.path.exists) -> tuple[list[str], list[str]]:
+    """Checks of ``windows`` against each genome whose chrom sizes file already exists, run when
+    the config is read, before any job (#19: a valid/test chromosome the genome lacks used to
+    surface only at training, after windowing and dataset building).
+
+    Returns ``(errors, warnings)``, one line each: ``error: config key windows.valid_chroms: ...``
+    for split chromosomes missing from the genome, and a warning where ``windows.exclude_chroms``
+    names ``chrX`` in a genome numbered in Roman numerals (yeast's chrX is chromosome 10, not a
+    sex chromosome).
+    """
+    errors: dict[str, None] = {}
+    warnings: dict[str, None] = {}
+    for config in configs:
+        path = str((config.get("data") or {}).get("chrom_sizes") or "")
+        windows = config.get("windows") or {}
+        if not path or not exists(path):
+            continue
+        try:
+            names = list(read_chrom_sizes(path))
+        except BPNetInputError:
+            continue  # the rule that reads it reports the bad line
+        shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
+        for key in ("valid_chroms", "test_chroms"):
+            missing = [c for c in dict.fromkeys(windows.get(key) or []) if c not in names]
+            if missing:
+                errors.setdefault(
+                    f"error: config key windows.{key}: {', '.join(map(str, missing))} not in the genome's "
+                    f"chrom sizes {path} (it has {shown}); set windows.valid_chroms and windows.test_chroms "
+                    "to chromosomes of this genome", None)
+        roman = {"chrI", "chrII", "chrIX", "chrXI"} & set(names)
+        if "chrX" in names and len(roman) >= 2 and "chrX" in (windows.get("exclude_chroms") or []):
+            warnings.setdefault(
+                f"warning: config key windows.exclude_chroms drops chrX, but {path} numbers its chromosomes "
+                "in Roman numerals (chrI, chrII, ...): chrX is chromosome 10 there, not a sex chromosome; "
+                "set windows.exclude_chroms for this genome", None)
+    return list(errors), list(warnings)
 
 
 # ------------------------------------------------------------- one section, checked by the schema

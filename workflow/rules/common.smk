@@ -15,7 +15,13 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from pathlib import Path
 
-from bpnet.config_check import check_config_files, missing_inputs_lines, resolve_section, schema_error_line
+from bpnet.config_check import (
+    check_config_files,
+    genome_split_lines,
+    missing_inputs_lines,
+    resolve_section,
+    schema_error_line,
+)
 from bpnet.data.download import check_download_config, download_targets
 from bpnet.errors import BPNetInputError
 from bpnet.experiments import expand_ensembles, expand_experiments
@@ -117,6 +123,15 @@ _MISSING = missing_inputs_lines(
 if _MISSING:
     print("\n".join(_MISSING), file=sys.stderr)
     raise WorkflowError(f"{len(_MISSING)} input file(s) named in the config do not exist")
+
+# The split chromosomes against a genome whose chrom sizes exist already (not yet simulated or
+# downloaded: checked by rule peak_windows instead), before any job.
+_SPLIT_ERRORS, _SPLIT_WARNINGS = genome_split_lines(EXPERIMENTS.values())
+for _line in _SPLIT_WARNINGS:
+    print(_line, file=sys.stderr)
+if _SPLIT_ERRORS:
+    print("\n".join(_SPLIT_ERRORS), file=sys.stderr)
+    raise WorkflowError("windows.valid_chroms / windows.test_chroms name chromosomes the genome lacks")
 
 
 def _alternatives(names):
