@@ -22,6 +22,7 @@ from bpnet.steps.evaluate import (
     plot_top_peaks,
     read_table,
     save_predictions,
+    summarize,
     top_peak_rows,
 )
 
@@ -193,6 +194,9 @@ def test_evaluate_predictions_writes_table_summary_and_plot(files, tmp_path):
     assert summary["paper_real_data"]["valid"]["profile_auprc_binsize_1"]["Nanog"] == 0.449
     png = Path(out.plot).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    # another factor's summary does not carry the paper's OSKN numbers
+    other = summarize(table.assign(task=table.task.map({"Oct4": "Reb1", "Nanog": "Abf1"})))
+    assert "paper_real_data" not in other and set(other["models"]["model"]["test"]) == {"Reb1", "Abf1", "mean"}
 
 
 def test_evaluate_predictions_is_deterministic(files, tmp_path):
