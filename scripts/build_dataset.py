@@ -14,6 +14,7 @@ def main(smk, log):
         control_bigwigs=list(smk.input.control) or None,
         extra_context=smk.params.dataset.get("extra_context", 0),
         nan_as_zero=smk.params.nan_as_zero,
+        minus_strand_negative=smk.params.dataset.get("minus_strand_negative", False),
         outlier_quantile=smk.params.dataset.get("outlier_quantile"),
         log=log,
     )

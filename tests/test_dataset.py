@@ -355,3 +355,18 @@ def test_write_dataset_file_drops_outliers_from_every_array(genome, tmp_path):
     ds = load_dataset(tmp_path / "cut.npz")
     assert len(ds.start) < 3 and int(kept["start"][top]) not in ds.start.tolist()
     assert ds.sequence.shape[0] == ds.counts.shape[0] == len(ds.split) == len(ds.window_tasks) == len(ds.chrom)
+
+
+def test_a_minus_strand_stored_negative_is_read_with_the_option_and_named_without(genome):
+    w = windows_table(["chr1", "chr2"], [1100, 700], 200)
+    plain = build_dataset(w, genome.fasta, genome.counts[:2], ["A"])["counts"]
+    stored = genome.dir / "negative.neg.bw"  # the same - strand, stored as negative numbers
+    write_bigwig(stored, SIZES, {c: -direct_values(genome.counts[1], c, 0, n) for c, n in SIZES.items()})
+    read = build_dataset(w, genome.fasta, [genome.counts[0], stored], ["A"], minus_strand_negative=True)["counts"]
+    np.testing.assert_array_equal(read, plain)
+    assert plain[..., 1].sum() > 0
+    with pytest.raises(BPNetInputError, match=r"negative.neg.bw holds -\d+ .*set data.minus_strand_negative: true"):
+        build_dataset(w, genome.fasta, [genome.counts[0], stored], ["A"])
+    # with the option, a positive value in a - strand file is named (the + strand is read as is)
+    with pytest.raises(BPNetInputError, match=r"\.neg\.bw holds \d+ .*minus_strand_negative: true every - strand value"):
+        build_dataset(w, genome.fasta, genome.counts[:2], ["A"], minus_strand_negative=True)

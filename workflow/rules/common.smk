@@ -449,8 +449,12 @@ def windows_settings(wildcards):
 
 def dataset_settings(wildcards):
     """The ``dataset`` section as params, ``outlier_quantile`` only when set (so that datasets
-    built before it existed are not rebuilt)."""
-    return {k: v for k, v in exp_config(wildcards.exp)["dataset"].items() if v is not None}
+    built before it existed are not rebuilt), and ``data.minus_strand_negative`` when on."""
+    cfg = exp_config(wildcards.exp)
+    settings = {k: v for k, v in cfg["dataset"].items() if v is not None}
+    if cfg["data"]["minus_strand_negative"]:  # only when on: datasets built before it are kept
+        settings["minus_strand_negative"] = True
+    return settings
 
 
 # ------------------------------------------------------------------------ export (export.smk)

@@ -260,11 +260,13 @@ def check_bigwig_finite(paths: Sequence[str | Path], nan_as_zero: bool = False,
                         "(data.nan_as_zero: true)", path)
 
 
-def _to_counts(vals: np.ndarray, path: str, chroms: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def _to_counts(vals: np.ndarray, path: str, chroms: np.ndarray, starts: np.ndarray,
+               negated: bool = False) -> np.ndarray:
     """float ``(n, L)`` values -> the smallest fitting integer type; they must be counts.
 
     Non-negative integers only (5'-end read counts): anything else is an error naming the file
-    and the first offending position.
+    and the first offending position. ``negated``: the values were read from a - strand file
+    that stores reads as negative numbers (messages show the stored value).
     """
     top = float(vals.max()) if vals.size else 0.0
     low = float(vals.min()) if vals.size else 0.0
@@ -273,10 +275,19 @@ def _to_counts(vals: np.ndarray, path: str, chroms: np.ndarray, starts: np.ndarr
     if ints is None or not np.array_equal(ints, vals):
         bad = (vals < 0) | (vals != np.floor(vals))
         i, j = np.unravel_index(np.argmax(bad), bad.shape)[:2]
+        value = vals[i, j].item()
+        if negated:
+            raise BPNetInputError(
+                f"bigWig {path} holds {-value:g} at {chroms[i]}:{starts[i] + j}; with "
+                "data.minus_strand_negative: true every - strand value must be 0 or a negative "
+                "integer read count"
+            )
+        hint = ("; if the - strand stores its reads as negative numbers (a ChIP-nexus "
+                "convention), set data.minus_strand_negative: true") if value < 0 else ""
         raise BPNetInputError(
-            f"bigWig {path} holds {vals[i, j].item():g} at {chroms[i]}:{starts[i] + j}; count "
+            f"bigWig {path} holds {value:g} at {chroms[i]}:{starts[i] + j}; count "
             "tracks must hold non-negative integer 5'-end read counts (not normalised or "
-            "fold-change signal)"
+            f"fold-change signal){hint}"
         )
     return ints
 
@@ -291,6 +302,7 @@ def build_dataset(
     log: logging.Logger | None = None,
     windows_source: str = "the windows table",
     nan_as_zero: bool = False,
+    minus_strand_negative: bool = False,
 ) -> dict[str, np.ndarray]:
     """Read sequence, counts and control for every window into arrays (the dataset.npz keys).
 
@@ -306,6 +318,9 @@ def build_dataset(
         windows_source: how to name the windows in error messages (e.g. the windows.tsv path).
         nan_as_zero: take NaN values stored in the bigWigs as 0 (with a warning) instead of an
             error (``data.nan_as_zero``).
+        minus_strand_negative: the - strand bigWigs (odd channels) store reads as negative
+            numbers; they are negated, and a positive value in them is an error
+            (``data.minus_strand_negative``).
 
     Returns:
         ``{"sequence": uint8 (N, W+2C), "counts": (N, W+2C, 2T) smallest fitting int type,
@@ -371,7 +386,10 @@ def build_dataset(
         for k, path in enumerate(count_bigwigs):
             vals = _read_by_chrom(lambda c, s, n, p=path: read_windows([p], c, s, n, dtype=np.float32)[..., 0],
                                   groups, chroms, starts, length, chrom_len, 0, bar)
-            track = _to_counts(vals, path, chroms, starts)
+            negated = minus_strand_negative and k % 2 == 1
+            if negated:
+                np.negative(vals, out=vals)
+            track = _to_counts(vals, path, chroms, starts, negated)
             del vals
             if counts is None:
                 counts = np.zeros((len(chroms), length, len(count_bigwigs)), dtype=track.dtype)
@@ -496,6 +514,7 @@ def write_dataset_file(
     nan_as_zero: bool = False,
     outlier_quantile: float | None = None,
     log: logging.Logger = logging.getLogger(__name__),
+    minus_strand_negative: bool = False,
 ) -> dict[str, np.ndarray]:
     """Rule build_dataset: windows.tsv + FASTA + count (and control) bigWigs -> dataset.npz.
 
@@ -510,6 +529,7 @@ def write_dataset_file(
         nan_as_zero: read NaN/inf in the count bigWigs as zero instead of refusing them.
         outlier_quantile: drop peak windows above this quantile of their task's reads
             (:func:`outlier_windows`); None keeps all.
+        minus_strand_negative: the - strand bigWigs store reads as negative numbers.
 
     Returns the arrays written.
     """
@@ -528,6 +548,7 @@ def write_dataset_file(
         log=log,
         windows_source=str(windows_path),
         nan_as_zero=bool(nan_as_zero),
+        minus_strand_negative=bool(minus_strand_negative),
     )
     if outlier_quantile is not None:
         outlier, dropped = outlier_windows(arrays["counts"], arrays["window_tasks"], list(tasks),
