@@ -143,3 +143,19 @@ def test_control_null_is_no_error():
     assert missing_inputs(cfg, set(), exists=lambda p: True) == []
     assert [k for k, _ in missing_inputs(cfg, set(), exists=lambda p: False)] == [
         "data.genome_fasta", "data.chrom_sizes", "data.tasks.Oct4.pos", "data.tasks.Oct4.neg", "data.tasks.Oct4.peaks"]
+
+
+def test_the_config_walkthroughs_example_is_a_valid_config():
+    """config/README.md's example config (its yaml block) passes the schema as written."""
+    import re
+    import textwrap
+    from pathlib import Path
+
+    import yaml
+    from snakemake.utils import validate
+
+    repo = Path(__file__).resolve().parents[1]
+    (block,) = re.findall(r"```yaml\n(.*?)```", (repo / "config" / "README.md").read_text(), flags=re.S)
+    cfg = yaml.safe_load(textwrap.dedent(block))
+    validate(cfg, schema=str(repo / "workflow" / "schemas" / "config.schema.yaml"))
+    assert cfg["training"]["reverse_complement"] is True and list(cfg["data"]["tasks"]) == ["CTCF"]
