@@ -356,8 +356,8 @@ def _split_windows(dataset, splits):
 
 def dataset_mem(wildcards, input):
     """build_dataset: per window and position the counts (2 bytes x 2T channels), the sequence,
-    one float32 track being read and its integer copy (and a float32 control), plus 1 GB.
-    Measured: 4.1 GB for the paper's 157k windows (this asks 5.0 GB)."""
+    one float32 track being read and its integer copy (and a float32 control), plus 1.5 GB.
+    Measured: 4.1 GB for the paper's 157k windows of 1000 bp (this asks 4.9 GB)."""
     cfg = exp_config(wildcards.exp)
     try:
         with open(input.windows) as fh:
@@ -366,7 +366,7 @@ def dataset_mem(wildcards, input):
         n = 150_000
     length = cfg["windows"]["width"] + 2 * cfg["dataset"]["extra_context"]
     per_base = 4 * len(cfg["data"]["tasks"]) + 1 + 4 + 2 + (8 if cfg["model"]["use_control"] else 0)
-    return int(1000 + n * length * per_base / 2**20)
+    return int(1500 + n * length * per_base / 2**20)
 
 
 def prediction_mem(wildcards, input):
@@ -539,6 +539,20 @@ def known_motifs_file(exp):
 
 def known_motifs(wildcards):
     return known_motifs_file(wildcards.exp)
+
+
+def contrib_mem(wildcards, input):
+    """contrib_scores: per explained window its float16 hypothetical scores (tasks x 2 heads x W x
+    4 x 2 bytes), its shuffled references and one float32 track being written, ~100 kB for 4
+    tasks and 1000 bp, plus 2 GB; the windows are interpretation.max_windows of its splits."""
+    cfg = exp_config(wildcards.exp)
+    interp = cfg["interpretation"]
+    n, _ = _split_windows(input.dataset, interp["splits"])
+    n = 30_000 if n is None else n
+    if interp["max_windows"] is not None:
+        n = min(n, interp["max_windows"])
+    per_window = cfg["windows"]["width"] * (len(cfg["data"]["tasks"]) * len(interp["heads"]) * 8 + 10 + 16)
+    return int(2000 + 1.2 * n * per_window / 2**20)
 
 
 def contrib_runtime(wildcards):

@@ -32,8 +32,7 @@ rule contrib_scores:
         "../../envs/bpnet.yaml"
     threads: 8  # capped by --cores / --set-threads and by the cores the job may use
     resources:
-        # the dataset, plus float32 hypothetical contributions (T x H x M x W x 4)
-        mem_mb=scaled_mem(input_mem(3, floor=4000, extra=2000)),
+        mem_mb=scaled_mem(contrib_mem),
         # ~1 s per window on 2 CPU cores (4 tasks, 2 heads, 10 references): 500 windows took 7.6 min
         runtime=contrib_runtime,
     params:
