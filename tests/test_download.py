@@ -476,6 +476,9 @@ data:
   chrom_sizes: resources/g/mm10.chrom.sizes
   tasks:
     Oct4: {{pos: resources/e/Oct4/counts.pos.bw, neg: resources/e/Oct4/counts.neg.bw, peaks: resources/e/Oct4/peaks.narrowPeak.gz}}
+windows:  # chromosomes of the downloaded genome (checked once its chrom sizes exist)
+  valid_chroms: [chr2]
+  test_chroms: [chr1]
 """)
     # The rule files only (the full Snakefile also needs every other rule file).
     snakefile = tmp_path / "Snakefile"
