@@ -370,6 +370,6 @@ def test_batch_maker_holds_only_its_rows_and_gives_the_same_batches():
 def test_auto_count_weight_of_some_rows_read_in_chunks(monkeypatch):
     counts = np.random.default_rng(5).poisson(3.0, size=(50, 20, 4))
     rows = np.arange(0, 50, 3)
-    monkeypatch.setattr("bpnet.steps.training.GATHER_ROWS", 4)
+    monkeypatch.setattr("bpnet.io.npz.CHUNK_ROWS", 4)
     assert auto_count_weight(counts, rows=rows) == auto_count_weight(counts[rows])
     assert auto_count_weight(counts, rows=rows) != auto_count_weight(counts[:10])

@@ -376,11 +376,6 @@ def export_test_windows(
     return written
 
 
-def count_tiles(chrom_sizes: Mapping[str, int], chroms: Sequence[str], width: int, overlap: int) -> int:
-    """Number of tiles of a tiling of ``chroms``."""
-    return int(sum(len(tile_starts(chrom_sizes[c], width, overlap)) for c in chroms))
-
-
 # Bases read back at a time when the parts are merged (8 tracks x 1 Mb of float32: 32 MB).
 MERGE_BLOCK_BP = 1 << 20
 SEGMENTS_FILE = "segments.tsv"

@@ -38,7 +38,7 @@ from bpnet.hardware import (
     resolve_device,
     usable_threads,
 )
-from bpnet.io.npz import release_pages
+from bpnet.io.npz import row_chunks
 from bpnet.model.network import (
     BPNet,
     BPNetConfig,
@@ -80,40 +80,13 @@ class TrainingConfig:
         return cls(**training, seed=seed, device=device, kernels=kernels)
 
 
-# Dataset rows copied into memory at a time (4096 windows of 1,100 bp x 8 channels: 72 MB).
-GATHER_ROWS = 4096
-
-
-def gather_rows(array: np.ndarray, rows: np.ndarray, dtype=None, chunk: int | None = None) -> np.ndarray:
+def gather_rows(array: np.ndarray, rows: np.ndarray, dtype=None) -> np.ndarray:
     """``array[rows]`` (a memory map: only those rows are read) as a new in-memory array of
-    ``dtype``, filled ``chunk`` rows at a time, so no full-size temporary exists beside it."""
-    chunk = chunk or GATHER_ROWS
+    ``dtype``, filled a chunk of rows at a time, so no full-size temporary exists beside it."""
     out = np.empty((len(rows),) + tuple(array.shape[1:]), dtype=dtype or array.dtype)
-    for lo in range(0, len(rows), chunk):
-        out[lo:lo + chunk] = array[rows[lo:lo + chunk]]
-        release_pages(array)  # a memory map's pages read so far, which would double the copy
+    for lo, part in row_chunks(array, rows):
+        out[lo:lo + len(part)] = part
     return out
-
-
-def rows_sum(array: np.ndarray, chunk: int | None = None) -> int:
-    """The integer sum of ``array``, read ``chunk`` rows at a time (a memory map's pages are
-    released as it goes)."""
-    chunk = chunk or GATHER_ROWS
-    total = 0
-    for lo in range(0, len(array), chunk):
-        total += int(np.asarray(array[lo:lo + chunk]).sum(dtype=np.int64))
-        release_pages(array)
-    return total
-
-
-def rows_max(array: np.ndarray, rows: np.ndarray, chunk: int | None = None) -> float:
-    """The largest value in ``array[rows]``, read ``chunk`` rows at a time (0 for no rows)."""
-    chunk = chunk or GATHER_ROWS
-    top = 0.0
-    for lo in range(0, len(rows), chunk):
-        top = max(top, float(array[rows[lo:lo + chunk]].max(initial=0)))
-        release_pages(array)
-    return top
 
 
 class BatchMaker:
@@ -141,7 +114,8 @@ class BatchMaker:
         self.local = torch.as_tensor(local).to(device)  # dataset row -> row of the tensors here
         self.sequence = torch.from_numpy(gather_rows(sequence, rows)).to(device)  # in memory: read every epoch
         # int16 keeps memory low where counts fit (cast to float per batch)
-        small = rows_max(counts, rows) < 2**15
+        top = max((float(part.max(initial=0)) for _, part in row_chunks(counts, rows)), default=0.0)
+        small = top < 2**15
         self.counts = torch.from_numpy(gather_rows(counts, rows, np.int16 if small else np.int32)).to(device)
         self.control = None if control is None else torch.from_numpy(gather_rows(control, rows, np.float32)).to(device)
         self.width = width
@@ -194,11 +168,7 @@ def auto_count_weight(counts: np.ndarray, num_strands: int = 2, rows: np.ndarray
     time, so a memory map is never copied whole); the median is over windows and channels, since
     each channel has its own count loss term.
     """
-    rows = np.arange(len(counts)) if rows is None else np.asarray(rows)
-    totals = []
-    for lo in range(0, len(rows), GATHER_ROWS):
-        totals.append(np.asarray(counts[rows[lo:lo + GATHER_ROWS]]).sum(axis=1, dtype=np.int64).ravel())
-        release_pages(counts)
+    totals = [part.sum(axis=1, dtype=np.int64).ravel() for _, part in row_chunks(counts, rows)]
     return float(max(1.0, np.median(np.concatenate(totals) if totals else np.zeros(0)) / 10.0))
 
 
@@ -314,7 +284,10 @@ def _fingerprint(*parts) -> str:
 
 def dataset_fingerprint(dataset) -> str:
     """A cheap identity of a dataset's contents (shapes, splits, sums) for the resume check."""
-    sums = rows_sum(dataset.counts), rows_sum(dataset.sequence)
+    def total(array):  # a chunk at a time: one pass would map the whole file beside training's copy
+        return sum(int(part.sum(dtype=np.int64)) for _, part in row_chunks(array))
+
+    sums = total(dataset.counts), total(dataset.sequence)
     return _fingerprint(
         list(dataset.sequence.shape), list(dataset.counts.shape), np.unique(dataset.split, return_counts=True)[1].tolist(),
         *sums, list(dataset.tasks),
