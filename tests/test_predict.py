@@ -64,3 +64,13 @@ def test_profile_postprocessed_batch_by_batch_equals_postprocessing_all_logits(r
         got = predict_profile(model, codes, batch_size=batch_size, rc_average=rc_average)
         assert got.dtype == np.float32 and got.shape == whole.shape
         np.testing.assert_array_equal(got, whole)
+
+
+def test_bad_codes_or_a_missing_control_are_clear_errors():
+    from bpnet.errors import BPNetInputError
+
+    for predict in (predict_outputs, predict_profile):
+        with pytest.raises(BPNetInputError, match=r"expected codes of shape \(n, length\)"):
+            predict(tiny_model(), np.zeros(60, np.uint8))
+        with pytest.raises(BPNetInputError, match="uses a control track"):
+            predict(tiny_model(use_control=True), np.zeros((2, 60), np.uint8))

@@ -21,6 +21,16 @@ from bpnet.model.weights import load_checkpoint
 from bpnet.progress import progress_bar
 
 
+def _checked_codes(model: BPNet, codes: np.ndarray, control: np.ndarray | None) -> np.ndarray:
+    """``codes`` as an ``(n, length)`` array; a wrong shape or a missing control is a clear error."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2:
+        raise BPNetInputError(f"sequences: expected codes of shape (n, length), got {codes.shape}")
+    if model.config.use_control and control is None:
+        raise BPNetInputError("this model uses a control track, but no control was given for prediction")
+    return codes
+
+
 @torch.no_grad()
 def _predicted_batches(
     model: BPNet,
@@ -33,12 +43,8 @@ def _predicted_batches(
     rc_average: bool,
 ) -> Iterator[tuple[slice, dict[str, torch.Tensor]]]:
     """Raw float32 outputs of one batch after another: ``(rows, {"profile_logits" (b, L, C),
-    "count_logits" (b, C)})``; the shared loop of :func:`predict_outputs` and :func:`predict_profile`."""
-    codes = np.asarray(codes)
-    if codes.ndim != 2:
-        raise BPNetInputError(f"sequences: expected codes of shape (n, length), got {codes.shape}")
-    if model.config.use_control and control is None:
-        raise BPNetInputError("this model uses a control track, but no control was given for prediction")
+    "count_logits" (b, C)})``; the shared loop of :func:`predict_outputs` and :func:`predict_profile`
+    (which check ``codes`` and ``control`` first, :func:`_checked_codes`)."""
     device = torch.device(device) if isinstance(device, str) else device
     model = model.to(device).eval()
     swap = strand_swap_permutation(len(model.config.tasks), model.config.num_strands).to(device)
@@ -78,7 +84,8 @@ def predict_outputs(
     flipped back with the strands of every task swapped back, are averaged with the forward
     ones (logits; as bpnet-lite and the ENCODE BPNet do): twice the compute.
     """
-    n, length = np.shape(codes)
+    codes = _checked_codes(model, codes, control)
+    n, length = codes.shape
     c = model.config.num_outputs
     profile = np.empty((n, length, c), dtype=np.float32)
     counts = np.empty((n, c), dtype=np.float32)
@@ -104,7 +111,8 @@ def predict_profile(
 
     ``log``, ``rc_average``: as in :func:`predict_outputs`.
     """
-    n, length = np.shape(codes)
+    codes = _checked_codes(model, codes, control)
+    n, length = codes.shape
     track = np.empty((n, length, model.config.num_outputs), dtype=np.float32)
     for rows, out in _predicted_batches(model, codes, control, batch_size, device, bf16, log, rc_average):
         track[rows] = postprocess(out).cpu().numpy()
