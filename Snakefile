@@ -21,6 +21,7 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/reads.smk"
 include: "workflow/rules/windows.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"

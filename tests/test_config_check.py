@@ -159,3 +159,54 @@ def test_the_config_walkthroughs_example_is_a_valid_config():
     cfg = yaml.safe_load(textwrap.dedent(block))
     validate(cfg, schema=str(repo / "workflow" / "schemas" / "config.schema.yaml"))
     assert cfg["training"]["reverse_complement"] is True and list(cfg["data"]["tasks"]) == ["CTCF"]
+
+
+# ------------------------------------------------------------------ tasks from aligned reads
+
+from bpnet.config_check import SCHEMA_PATH, read_sources  # noqa: E402
+
+
+def _project_error(cfg):
+    import yaml
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    return jsonschema.exceptions.best_match(validator.iter_errors(cfg))
+
+
+def _with_data(tasks, control=None, use_control=False):
+    return {"data": {"genome_fasta": "g.fa", "chrom_sizes": "g.sizes", "tasks": tasks, "control": control},
+            "model": {"use_control": use_control}}
+
+
+@pytest.mark.parametrize("entry, found", [
+    ({"pos": "a.bw", "neg": "b.bw", "bam": "r.bam", "peaks": "p.bed"}, "bam, neg, peaks, pos"),
+    ({"pos": "a.bw", "peaks": "p.bed"}, "peaks, pos"),
+    ({"neg": "b.bw", "bam": ["r.bam"], "peaks": "p.bed"}, "bam, neg, peaks"),
+])
+def test_a_task_names_bigwigs_or_reads_not_both(entry, found):
+    line = one_line(_project_error(_with_data({"Oct4": entry})))
+    assert line == f"error: config key data.tasks.Oct4: give pos + neg or bam (exactly one of these), found {found}"
+
+
+def test_the_control_names_bigwigs_or_reads_not_both():
+    line = one_line(_project_error(_with_data({"Oct4": {"bam": "r.bam", "peaks": "p"}},
+                                              control={"pos": "a.bw", "bam": "c.bam"})))
+    assert line == "error: config key data.control: give pos + neg or bam (exactly one of these), found bam, pos"
+    assert _project_error(_with_data({"Oct4": {"bam": ["r1.bam", "r2.cram"], "peaks": "p"}},
+                                     control={"bam": "c.bam"})) is None
+
+
+def test_reads_are_counted_once_per_task_and_input_paths_name_them():
+    a = _with_data({"Oct4": {"bam": ["r1.bam", "r2.bam"], "peaks": "p"}, "Sox2": {"pos": "a", "neg": "b", "peaks": "q"}},
+                   control={"bam": "c.bam"}, use_control=True)
+    a["data"]["reads"] = {"min_mapq": 10}
+    sources = read_sources({"a": a, "b": a})
+    assert sorted(sources) == ["control", "task/Oct4"]
+    assert sources["task/Oct4"]["bam"] == ["r1.bam", "r2.bam"] and sources["control"]["bam"] == ["c.bam"]
+    lines = missing_inputs_lines([a], set(), exists=lambda p: False)
+    assert "error: config key data.tasks.Oct4.bam: r2.bam does not exist" in lines
+    assert "error: config key data.control.bam: c.bam does not exist" in lines
+    b = _with_data({"Oct4": {"bam": "other.bam", "peaks": "p"}})
+    with pytest.raises(BPNetInputError, match=r"data.tasks.Oct4.bam: experiments a and b count the reads"):
+        read_sources({"a": a, "b": b})

@@ -81,7 +81,26 @@ def key_path(parts: Any) -> str:
 def one_line(err: Any) -> str:
     """``error: config key <dotted.path>: <message>`` for a jsonschema ``ValidationError``."""
     message = " ".join(str(err.message).split())
+    alternatives = _required_alternatives(err)
+    if alternatives:  # "is not valid under any of the given schemas" names no key: say which are expected
+        message = (f"give {' or '.join(alternatives)} (exactly one of these), found "
+                   f"{', '.join(sorted(map(str, err.instance))) or 'no key'}")
     return f"error: config key {key_path(err.absolute_path)}: {message}"
+
+
+def _required_alternatives(err: Any) -> list[str]:
+    """For a ``oneOf`` over objects whose branches differ by their required keys (a task's
+    ``pos`` + ``neg`` or ``bam``): the branches as ``pos + neg``, ``bam``; else []."""
+    if getattr(err, "validator", None) != "oneOf" or not isinstance(err.instance, dict):
+        return []
+    branches = [b for b in err.validator_value if isinstance(b, dict)]
+    if not branches or not all("required" in b for b in branches):
+        # a nullable entry (data.control: null or {pos, neg} or {bam}): the object branch's error
+        for sub in err.context or ():
+            if sub.instance is err.instance and _required_alternatives(sub):
+                return _required_alternatives(sub)
+        return []
+    return [" + ".join(b["required"]) for b in branches]
 
 
 def check_config_files(paths: Any) -> None:
@@ -125,10 +144,14 @@ def input_paths(config: dict[str, Any]) -> list[tuple[str, str]]:
     for task, files in (data.get("tasks") or {}).items():
         for name in ("pos", "neg", "peaks"):
             add(f"data.tasks.{task}.{name}", (files or {}).get(name))
+        for path in reads_list((files or {}).get("bam")):
+            add(f"data.tasks.{task}.bam", path)
     control = data.get("control")
     if isinstance(control, dict):
         for name in ("pos", "neg"):
             add(f"data.control.{name}", control.get(name))
+        for path in reads_list(control.get("bam")):
+            add("data.control.bam", path)
     truth = data.get("truth")
     if isinstance(truth, dict):
         for task, files in truth.items():
@@ -140,6 +163,55 @@ def input_paths(config: dict[str, Any]) -> list[tuple[str, str]]:
     for name in ("known_motifs", "truth_instances", "truth_syntax"):
         add(f"interpretation.{name}", interpretation.get(name))
     return pairs
+
+
+def reads_list(value: Any) -> list[str]:
+    """``data.tasks.<task>.bam`` (or ``data.control.bam``) as a list: one path or a list of them."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+# Where rule bam_counts writes the count bigWigs of a source of reads: a task, or the control.
+READS_DIR = "results/reads"
+
+
+def read_source_dir(task: str | None) -> str:
+    """``results/reads/task/<task>`` for a task's reads, ``results/reads/control`` for the control's."""
+    return f"{READS_DIR}/control" if task is None else f"{READS_DIR}/task/{task}"
+
+
+def read_sources(experiments: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The sources of reads that rule bam_counts counts, over every experiment's config.
+
+    Returns ``{source: {"bam": [...], "reads": data.reads, "genome_fasta", "chrom_sizes",
+    "experiment"}}`` with ``source`` as in :func:`read_source_dir` minus the ``results/reads/``
+    prefix (``task/Oct4``, ``control``). A task's reads are counted once for all experiments, so
+    two experiments that give one task name other files, other ``data.reads`` settings or another
+    genome are an error (rename the task in one of them).
+    """
+    sources: dict[str, dict[str, Any]] = {}
+    for exp, cfg in experiments.items():
+        data = cfg.get("data") or {}
+        entries = [(f"task/{t}", f"data.tasks.{t}", files) for t, files in (data.get("tasks") or {}).items()]
+        if (cfg.get("model") or {}).get("use_control") and isinstance(data.get("control"), dict):
+            entries.append(("control", "data.control", data["control"]))
+        for source, key, files in entries:
+            bams = reads_list((files or {}).get("bam"))
+            if not bams:
+                continue
+            entry = {"bam": bams, "reads": dict(data.get("reads") or {}),
+                     "genome_fasta": data.get("genome_fasta"), "chrom_sizes": data.get("chrom_sizes"),
+                     "experiment": exp}
+            seen = sources.setdefault(source, entry)
+            if any(seen[k] != entry[k] for k in ("bam", "reads", "genome_fasta", "chrom_sizes")):
+                raise BPNetInputError(
+                    f"config key {key}.bam: experiments {seen['experiment']} and {exp} count the reads of "
+                    f"{key} differently (other files, data.reads or genome), but they are counted once "
+                    f"into {read_source_dir(None if source == 'control' else source[5:])}: give the task "
+                    "another name in one of them"
+                )
+    return sources
 
 
 def _is_produced(path: str, produced: set[str]) -> bool:

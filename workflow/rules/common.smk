@@ -19,6 +19,8 @@ from bpnet.config_check import (
     check_config_files,
     genome_split_lines,
     missing_inputs_lines,
+    read_source_dir,
+    read_sources,
     resolve_section,
     schema_error_line,
 )
@@ -109,6 +111,7 @@ oversubscribed_openmp(_local_cores())
 try:
     EXPERIMENTS = expand_experiments(config, validate=_validate)
     ENSEMBLES = expand_ensembles(config, EXPERIMENTS)
+    READ_SOURCES = read_sources(EXPERIMENTS)
 except BPNetInputError as err:
     _config_error(err)
 TRAINED = [e for e, c in EXPERIMENTS.items() if not c["model"]["pretrained"]]
@@ -179,6 +182,28 @@ def pos_bigwigs(wildcards):
 
 def neg_bigwigs(wildcards):
     return task_files(wildcards.exp, "neg")
+
+
+def source_reads(wildcards):
+    """The BAM/CRAM files of a source of reads (``task/<task>`` or ``control``)."""
+    return READ_SOURCES[wildcards.source]["bam"]
+
+
+def source_value(key):
+    """An input/params function: ``key`` of a source of reads (its genome files, ``reads`` settings)."""
+
+    def value(wildcards):
+        return READ_SOURCES[wildcards.source][key]
+
+    value.__name__ = "source_" + key
+    return value
+
+
+def reads_mem(wildcards, input):
+    """bam_counts holds the distinct 5' positions of its reads (16 bytes each, plus the sort's
+    copies); measured: see README "Aligned reads"."""
+    reads_mb = sum(os.path.getsize(f) for f in input.reads if os.path.exists(f)) / 1e6
+    return max(1000, int(1000 + 1.5 * reads_mb))
 
 
 def control_bigwigs(wildcards):
@@ -255,8 +280,17 @@ def task_names(exp):
 
 
 def task_files(exp, kind):
-    """``kind`` in pos/neg/peaks: one path per task, in task order."""
-    return [t[kind] for t in exp_config(exp)["data"]["tasks"].values()]
+    """``kind`` in pos/neg/peaks: one path per task, in task order. A task given as BAM/CRAM files
+    has the count bigWigs rule bam_counts makes of them."""
+    tasks = exp_config(exp)["data"]["tasks"]
+    if kind == "peaks":
+        return [files["peaks"] for files in tasks.values()]
+    return [_stranded_file(files, kind, read_source_dir(task)) for task, files in tasks.items()]
+
+
+def _stranded_file(files, strand, reads_dir):
+    """The ``strand`` bigWig of a {pos, neg} entry, or of the reads a {bam} entry names."""
+    return f"{reads_dir}/counts.{strand}.bw" if "bam" in files else files[strand]
 
 
 def control_files(exp):
@@ -266,7 +300,7 @@ def control_files(exp):
         return []
     if cfg["data"]["control"] is None:
         raise ValueError("model.use_control is true but data.control is null: give data.control.pos and .neg")
-    return [cfg["data"]["control"]["pos"], cfg["data"]["control"]["neg"]]
+    return [_stranded_file(cfg["data"]["control"], s, read_source_dir(None)) for s in ("pos", "neg")]
 
 
 def truth_files(exp):
