@@ -7,8 +7,7 @@ def main(smk, log):
     write_dataset_file(
         smk.input.windows,
         smk.input.fasta,
-        list(smk.input.pos),
-        list(smk.input.neg),
+        list(smk.input.counts),
         list(smk.params.tasks),
         smk.output.dataset,
         control_bigwigs=list(smk.input.control) or None,
@@ -16,6 +15,7 @@ def main(smk, log):
         nan_as_zero=smk.params.nan_as_zero,
         minus_strand_negative=smk.params.dataset.get("minus_strand_negative", False),
         outlier_quantile=smk.params.dataset.get("outlier_quantile"),
+        strands=smk.params.dataset.get("strands", 2),
         log=log,
     )
 

@@ -186,13 +186,13 @@ def _with_data(tasks, control=None, use_control=False):
 ])
 def test_a_task_names_bigwigs_or_reads_not_both(entry, found):
     line = one_line(_project_error(_with_data({"Oct4": entry})))
-    assert line == f"error: config key data.tasks.Oct4: give pos + neg or bam (exactly one of these), found {found}"
+    assert line == f"error: config key data.tasks.Oct4: give pos + neg or bw or bam (exactly one of these), found {found}"
 
 
 def test_the_control_names_bigwigs_or_reads_not_both():
     line = one_line(_project_error(_with_data({"Oct4": {"bam": "r.bam", "peaks": "p"}},
                                               control={"pos": "a.bw", "bam": "c.bam"})))
-    assert line == "error: config key data.control: give pos + neg or bam (exactly one of these), found bam, pos"
+    assert line == "error: config key data.control: give pos + neg or bw or bam (exactly one of these), found bam, pos"
     assert _project_error(_with_data({"Oct4": {"bam": ["r1.bam", "r2.cram"], "peaks": "p"}},
                                      control={"bam": "c.bam"})) is None
 
@@ -210,3 +210,25 @@ def test_reads_are_counted_once_per_task_and_input_paths_name_them():
     b = _with_data({"Oct4": {"bam": "other.bam", "peaks": "p"}})
     with pytest.raises(BPNetInputError, match=r"data.tasks.Oct4.bam: experiments a and b count the reads"):
         read_sources({"a": a, "b": b})
+
+
+from bpnet.config_check import task_strands  # noqa: E402
+
+
+def test_unstranded_tasks_take_an_unstranded_control_and_no_truth():
+    tasks = {"A": {"bw": "a.bw", "peaks": "p"}, "B": {"bw": "b.bw", "peaks": "q"}}
+    assert task_strands(_with_data(tasks)) == 1
+    assert task_strands(_with_data(tasks, control={"bw": "i.bw"}, use_control=True)) == 1
+    assert task_strands(_with_data({"A": {"bam": "a.bam", "peaks": "p"}})) == 2
+    with pytest.raises(BPNetInputError, match=r"data.control: the control must be one unstranded bw"):
+        task_strands(_with_data(tasks, control={"pos": "i+.bw", "neg": "i-.bw"}, use_control=True))
+    with pytest.raises(BPNetInputError, match=r"data.control: the control must be stranded"):
+        task_strands(_with_data({"A": {"pos": "a", "neg": "b", "peaks": "p"}}, control={"bw": "i"}, use_control=True))
+    cfg = _with_data(tasks)
+    cfg["data"]["truth"] = {"A": {"pos": "t+", "neg": "t-"}}
+    with pytest.raises(BPNetInputError, match=r"data.truth: truth tracks are stranded"):
+        task_strands(cfg)
+    cfg = _with_data(tasks)
+    cfg["data"]["minus_strand_negative"] = True
+    with pytest.raises(BPNetInputError, match=r"data.minus_strand_negative: the tasks are unstranded"):
+        task_strands(cfg)

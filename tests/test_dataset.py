@@ -247,7 +247,7 @@ def test_write_dataset_file_reads_windows_tsv_and_writes_npz(genome, tmp_path):
     out = tmp_path / "dataset.npz"
 
     write_dataset_file(
-        str(tmp_path / "windows.tsv"), str(genome.fasta), genome.counts[0::2], genome.counts[1::2], TASKS,
+        str(tmp_path / "windows.tsv"), str(genome.fasta), genome.counts, TASKS,
         str(out), control_bigwigs=genome.control, extra_context=10,
     )
     ds = load_dataset(out)
@@ -346,12 +346,12 @@ def test_outlier_windows_are_those_above_their_tasks_quantile():
 def test_write_dataset_file_drops_outliers_from_every_array(genome, tmp_path):
     w = windows_table(["chr1", "chr1", "chr2"], [300, 700, 500], 200)
     w.to_csv(tmp_path / "windows.tsv", sep="\t", index=False)
-    kept = write_dataset_file(str(tmp_path / "windows.tsv"), str(genome.fasta), genome.counts[0::2],
-                              genome.counts[1::2], TASKS, str(tmp_path / "all.npz"))
+    kept = write_dataset_file(str(tmp_path / "windows.tsv"), str(genome.fasta), genome.counts,
+                              TASKS, str(tmp_path / "all.npz"))
     totals = kept["counts"][:, :, 0:2].sum(axis=(1, 2))
     top = int(np.argmax(totals))
-    write_dataset_file(str(tmp_path / "windows.tsv"), str(genome.fasta), genome.counts[0::2],
-                       genome.counts[1::2], TASKS, str(tmp_path / "cut.npz"), outlier_quantile=0.6)
+    write_dataset_file(str(tmp_path / "windows.tsv"), str(genome.fasta), genome.counts,
+                       TASKS, str(tmp_path / "cut.npz"), outlier_quantile=0.6)
     ds = load_dataset(tmp_path / "cut.npz")
     assert len(ds.start) < 3 and int(kept["start"][top]) not in ds.start.tolist()
     assert ds.sequence.shape[0] == ds.counts.shape[0] == len(ds.split) == len(ds.window_tasks) == len(ds.chrom)
@@ -370,3 +370,17 @@ def test_a_minus_strand_stored_negative_is_read_with_the_option_and_named_withou
     # with the option, a positive value in a - strand file is named (the + strand is read as is)
     with pytest.raises(BPNetInputError, match=r"\.neg\.bw holds \d+ .*minus_strand_negative: true every - strand value"):
         build_dataset(w, genome.fasta, genome.counts[:2], ["A"], minus_strand_negative=True)
+
+
+def test_unstranded_tasks_have_one_channel_each(genome, tmp_path):
+    w = windows_table(["chr1", "chr2"], [1100, 700], 200)
+    arrays = build_dataset(w, genome.fasta, genome.counts[:2], TASKS, control_bigwigs=genome.control[:1], strands=1)
+    assert arrays["counts"].shape == (2, 200, 2) and arrays["control"].shape == (2, 200, 1)
+    np.testing.assert_array_equal(arrays["counts"][1, :, 1], direct_values(genome.counts[1], "chr2", 700, 900))
+    write_dataset(tmp_path / "u.npz", arrays)
+    ds = load_dataset(tmp_path / "u.npz")
+    assert ds.strands == 1 and ds.task_channels("B") == slice(1, 2)
+    with pytest.raises(BPNetInputError, match=r"expected 1 unstranded count bigWig per task .* got 4"):
+        build_dataset(w, genome.fasta, genome.counts, TASKS, strands=1)
+    with pytest.raises(BPNetInputError, match=r"expected 1 control bigWig\(s\), as the tasks have, got 2"):
+        build_dataset(w, genome.fasta, genome.counts[:2], TASKS, control_bigwigs=genome.control, strands=1)

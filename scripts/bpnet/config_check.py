@@ -142,13 +142,13 @@ def input_paths(config: dict[str, Any]) -> list[tuple[str, str]]:
     add("data.genome_fasta", data.get("genome_fasta"))
     add("data.chrom_sizes", data.get("chrom_sizes"))
     for task, files in (data.get("tasks") or {}).items():
-        for name in ("pos", "neg", "peaks"):
+        for name in ("pos", "neg", "bw", "peaks"):
             add(f"data.tasks.{task}.{name}", (files or {}).get(name))
         for path in reads_list((files or {}).get("bam")):
             add(f"data.tasks.{task}.bam", path)
     control = data.get("control")
     if isinstance(control, dict):
-        for name in ("pos", "neg"):
+        for name in ("pos", "neg", "bw"):
             add(f"data.control.{name}", control.get(name))
         for path in reads_list(control.get("bam")):
             add("data.control.bam", path)
@@ -170,6 +170,32 @@ def reads_list(value: Any) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
+
+
+def task_strands(config: Mapping[str, Any]) -> int:
+    """Channels per task of an experiment: 2 when its tasks are stranded ({pos, neg} or {bam}),
+    1 when they are unstranded ({bw}). One model's tasks share one layout, as its control and its
+    truth tracks do: anything else is an error naming the config key."""
+    data = config.get("data") or {}
+    kinds = {task: 1 if "bw" in (files or {}) else 2 for task, files in (data.get("tasks") or {}).items()}
+    if len(set(kinds.values())) > 1:
+        one = [t for t, k in kinds.items() if k == 1]
+        two = [t for t, k in kinds.items() if k == 2]
+        raise BPNetInputError(
+            f"config key data.tasks: {', '.join(one)} unstranded (bw) but {', '.join(two)} stranded (pos + neg "
+            "or bam): a model's tasks are all stranded or all unstranded; run them as two experiments")
+    strands = next(iter(kinds.values()), 2)
+    control = data.get("control")
+    if (config.get("model") or {}).get("use_control") and isinstance(control, dict):
+        if ("bw" in control) != (strands == 1):
+            raise BPNetInputError(
+                "config key data.control: the control must be "
+                + ("one unstranded bw, as the tasks are" if strands == 1 else "stranded (pos + neg or bam), as the tasks are"))
+    if strands == 1 and data.get("truth"):
+        raise BPNetInputError("config key data.truth: truth tracks are stranded (pos, neg); the tasks are unstranded")
+    if strands == 1 and data.get("minus_strand_negative"):
+        raise BPNetInputError("config key data.minus_strand_negative: the tasks are unstranded (bw), there is no - strand")
+    return strands
 
 
 # Where rule bam_counts writes the count bigWigs of a source of reads: a task, or the control.

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bpnet.config_check import (
     check_config_files,
+    task_strands,
     genome_split_lines,
     missing_inputs_lines,
     read_source_dir,
@@ -112,6 +113,8 @@ try:
     EXPERIMENTS = expand_experiments(config, validate=_validate)
     ENSEMBLES = expand_ensembles(config, EXPERIMENTS)
     READ_SOURCES = read_sources(EXPERIMENTS)
+    for _cfg in EXPERIMENTS.values():
+        task_strands(_cfg)
 except BPNetInputError as err:
     _config_error(err)
 TRAINED = [e for e, c in EXPERIMENTS.items() if not c["model"]["pretrained"]]
@@ -176,12 +179,10 @@ def peak_files(wildcards):
     return task_files(wildcards.exp, "peaks")
 
 
-def pos_bigwigs(wildcards):
-    return task_files(wildcards.exp, "pos")
-
-
-def neg_bigwigs(wildcards):
-    return task_files(wildcards.exp, "neg")
+def count_bigwigs(wildcards):
+    """The count bigWigs in channel order: task1 +, task1 -, task2 +, ... or, unstranded tasks,
+    task1, task2, ..."""
+    return count_files(wildcards.exp)
 
 
 def source_reads(wildcards):
@@ -280,17 +281,23 @@ def task_names(exp):
 
 
 def task_files(exp, kind):
-    """``kind`` in pos/neg/peaks: one path per task, in task order. A task given as BAM/CRAM files
-    has the count bigWigs rule bam_counts makes of them."""
+    """``kind`` peaks: one path per task, in task order."""
+    return [files[kind] for files in exp_config(exp)["data"]["tasks"].values()]
+
+
+def count_files(exp):
+    """Count bigWigs in channel order (see count_bigwigs). A task given as BAM/CRAM files has the
+    count bigWigs rule bam_counts makes of them."""
     tasks = exp_config(exp)["data"]["tasks"]
-    if kind == "peaks":
-        return [files["peaks"] for files in tasks.values()]
-    return [_stranded_file(files, kind, read_source_dir(task)) for task, files in tasks.items()]
+    return [f for task, files in tasks.items() for f in _track_files(files, read_source_dir(task))]
 
 
-def _stranded_file(files, strand, reads_dir):
-    """The ``strand`` bigWig of a {pos, neg} entry, or of the reads a {bam} entry names."""
-    return f"{reads_dir}/counts.{strand}.bw" if "bam" in files else files[strand]
+def _track_files(files, reads_dir):
+    """[pos, neg] of a {pos, neg} entry, [bw] of an unstranded {bw} entry, or the count bigWigs
+    of the reads a {bam} entry names."""
+    if "bam" in files:
+        return [f"{reads_dir}/counts.{s}.bw" for s in ("pos", "neg")]
+    return [files["bw"]] if "bw" in files else [files["pos"], files["neg"]]
 
 
 def control_files(exp):
@@ -300,7 +307,7 @@ def control_files(exp):
         return []
     if cfg["data"]["control"] is None:
         raise ValueError("model.use_control is true but data.control is null: give data.control.pos and .neg")
-    return [_stranded_file(cfg["data"]["control"], s, read_source_dir(None)) for s in ("pos", "neg")]
+    return _track_files(cfg["data"]["control"], read_source_dir(None))
 
 
 def truth_files(exp):
@@ -330,9 +337,7 @@ def experiment_outputs(exp):
     ]
     if not pretrained(exp):
         out.append(f"results/{exp}/model/training_curve.png")
-    out += expand(
-        "results/{exp}/tracks/{task}.{strand}.bw", exp=exp, task=task_names(exp), strand=["pos", "neg"]
-    )
+    out += exported_tracks(exp)
     out += interpretation_outputs(exp)  # [] unless interpretation.enabled
     return out
 
@@ -488,10 +493,21 @@ def dataset_settings(wildcards):
     settings = {k: v for k, v in cfg["dataset"].items() if v is not None}
     if cfg["data"]["minus_strand_negative"]:  # only when on: datasets built before it are kept
         settings["minus_strand_negative"] = True
+    if task_strands(cfg) == 1:  # likewise
+        settings["strands"] = 1
     return settings
 
 
 # ------------------------------------------------------------------------ export (export.smk)
+
+
+def exported_tracks(exp):
+    """``results/{exp}/tracks/{task}.{pos,neg}.bw`` in channel order, or ``{task}.bw`` per task when
+    the tasks are unstranded (an ensemble: its first member's tasks)."""
+    tracks = f"results/{exp}/tracks"
+    if task_strands(exp_config(exp)) == 1:
+        return [f"{tracks}/{task}.bw" for task in task_names(exp)]
+    return [f"{tracks}/{task}.{strand}.bw" for task in task_names(exp) for strand in ("pos", "neg")]
 
 
 def export_rule_name(exp):

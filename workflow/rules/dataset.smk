@@ -5,8 +5,7 @@ rule build_dataset:
     input:
         windows=rules.peak_windows.output.windows,
         fasta=exp_value("data", "genome_fasta"),
-        pos=pos_bigwigs,
-        neg=neg_bigwigs,
+        counts=count_bigwigs,
         control=control_bigwigs,
     output:
         dataset="results/{exp}/dataset.npz",

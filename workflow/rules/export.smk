@@ -44,12 +44,7 @@ for _exp in experiment_names():
         input:
             **export_inputs(_exp),
         output:
-            expand(
-                "results/{exp}/tracks/{task}.{strand}.bw",
-                exp=_exp,
-                task=task_names(_exp),
-                strand=["pos", "neg"],
-            ),
+            exported_tracks(_exp),
         log:
             f"logs/{_exp}/export_tracks.log",
         benchmark:

@@ -71,8 +71,13 @@ class Dataset:
 
     @property
     def n_tasks(self) -> int:
-        """T, the number of tasks (counts has 2T channels)."""
+        """T, the number of tasks (counts has S T channels)."""
         return len(self.tasks)
+
+    @property
+    def strands(self) -> int:
+        """S, channels per task: 2 (+, -) for stranded 5'-end counts, 1 for an unstranded track."""
+        return strands_per_task(self.counts.shape[-1], self.n_tasks)
 
     @property
     def length(self) -> int:
@@ -95,12 +100,23 @@ class Dataset:
         return np.flatnonzero(self.split_mask(split)).astype(np.int64)
 
     def task_channels(self, task: str) -> slice:
-        """The two count channels (+, -) of ``task``: ``counts[..., ds.task_channels("Oct4")]``."""
+        """The count channels of ``task`` (+, - or its one unstranded channel):
+        ``counts[..., ds.task_channels("Oct4")]``."""
         names = list(self.tasks)
         if task not in names:
             raise BPNetInputError(f"task {task!r} is not in the dataset (its tasks: {names})")
-        k = names.index(task)
-        return slice(2 * k, 2 * k + 2)
+        k, s = names.index(task), self.strands
+        return slice(s * k, s * k + s)
+
+
+def strands_per_task(n_channels: int, n_tasks: int, where: str = "the counts") -> int:
+    """S from ``S * T`` channels: 2 (stranded: task1 +, task1 -, task2 +, ...) or 1 (unstranded:
+    one channel per task). Anything else is an error naming ``where``."""
+    for s in (2, 1):
+        if n_channels == s * n_tasks:
+            return s
+    raise BPNetInputError(f"{where}: {n_channels} channels for {n_tasks} tasks; expected 2 per task "
+                          f"(+, -) or 1 (unstranded)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,15 +319,18 @@ def build_dataset(
     windows_source: str = "the windows table",
     nan_as_zero: bool = False,
     minus_strand_negative: bool = False,
+    strands: int = 2,
 ) -> dict[str, np.ndarray]:
     """Read sequence, counts and control for every window into arrays (the dataset.npz keys).
 
     Args:
         windows: windows.tsv rows (chrom, start, end, split, tasks; all of one width W).
         fasta: indexed FASTA of the genome.
-        count_bigwigs: ``2T`` count bigWigs in channel order: task1 +, task1 -, task2 +, ...
+        count_bigwigs: ``S T`` count bigWigs in channel order: task1 +, task1 -, task2 +, ...
+            (stranded, S = 2) or task1, task2, ... (unstranded, S = 1).
         tasks: ``T`` task names in channel order.
-        control_bigwigs: ``[+, -]`` control bigWigs, or None/empty for no control.
+        control_bigwigs: ``[+, -]`` control bigWigs (``[track]`` when unstranded), or None/empty
+            for no control.
         extra_context: C, bp stored beyond each side of the core window (N / 0 past chromosome
             ends).
         log: logger for progress (windows read per source, windows/s, ETA).
@@ -321,22 +340,26 @@ def build_dataset(
         minus_strand_negative: the - strand bigWigs (odd channels) store reads as negative
             numbers; they are negated, and a positive value in them is an error
             (``data.minus_strand_negative``).
+        strands: S, 2 or 1 (unstranded tasks, one track each).
 
     Returns:
-        ``{"sequence": uint8 (N, W+2C), "counts": (N, W+2C, 2T) smallest fitting int type,
-        "control": float32 (N, W+2C, 2) (only with control), "chrom", "start" int64,
+        ``{"sequence": uint8 (N, W+2C), "counts": (N, W+2C, S T) smallest fitting int type,
+        "control": float32 (N, W+2C, S) (only with control), "chrom", "start" int64,
         "split", "window_tasks" (N,), "tasks" (T,), "width" (), "extra_context" ()}``.
     """
     log = log or logging.getLogger("bpnet")
     tasks = [str(t) for t in tasks]
     count_bigwigs = [str(p) for p in count_bigwigs]
     control_bigwigs = [str(p) for p in (control_bigwigs or [])]
-    if len(count_bigwigs) != 2 * len(tasks):
-        raise BPNetInputError(
-            f"expected 2 count bigWigs (+, -) per task for tasks {tasks}, got {len(count_bigwigs)}"
-        )
-    if control_bigwigs and len(control_bigwigs) != 2:
-        raise BPNetInputError(f"expected 2 control bigWigs (+, -), got {len(control_bigwigs)}")
+    if strands not in (1, 2):
+        raise BPNetInputError(f"strands must be 1 or 2, got {strands}")
+    if len(count_bigwigs) != strands * len(tasks):
+        what = "2 count bigWigs (+, -)" if strands == 2 else "1 unstranded count bigWig"
+        raise BPNetInputError(f"expected {what} per task for tasks {tasks}, got {len(count_bigwigs)}")
+    if control_bigwigs and len(control_bigwigs) != strands:
+        raise BPNetInputError(f"expected {strands} control bigWig(s), as the tasks have, got {len(control_bigwigs)}")
+    if minus_strand_negative and strands == 1:
+        raise BPNetInputError("data.minus_strand_negative is for stranded tasks (pos, neg); these tasks are unstranded")
     if extra_context < 0:
         raise BPNetInputError(f"dataset.extra_context must be >= 0, got {extra_context}")
     if len(windows) == 0:
@@ -386,7 +409,7 @@ def build_dataset(
         for k, path in enumerate(count_bigwigs):
             vals = _read_by_chrom(lambda c, s, n, p=path: read_windows([p], c, s, n, dtype=np.float32)[..., 0],
                                   groups, chroms, starts, length, chrom_len, 0, bar)
-            negated = minus_strand_negative and k % 2 == 1
+            negated = minus_strand_negative and k % strands == 1
             if negated:
                 np.negative(vals, out=vals)
             track = _to_counts(vals, path, chroms, starts, negated)
@@ -459,9 +482,10 @@ def load_dataset(path: str | Path, mmap: bool = True) -> Dataset:
         extra_context=int(data["extra_context"]),
     )
     n, length = len(ds.start), ds.length
-    shapes = {"sequence": (n, length), "counts": (n, length, 2 * ds.n_tasks)}
+    strands = strands_per_task(ds.counts.shape[-1], ds.n_tasks, f"dataset {path}: counts")
+    shapes = {"sequence": (n, length), "counts": (n, length, strands * ds.n_tasks)}
     if ds.control is not None:
-        shapes["control"] = (n, length, 2)
+        shapes["control"] = (n, length, strands)
     for key, shape in shapes.items():
         if getattr(ds, key).shape != shape:
             raise BPNetInputError(f"dataset {path}: {key} has shape {getattr(ds, key).shape}, expected {shape}")
@@ -475,7 +499,7 @@ def outlier_windows(
     """Peak windows whose reads exceed the ``quantile`` of their task's peak windows (#18).
 
     Args:
-        counts: ``(N, W + 2C, 2T)`` counts; the core window ``[C, C + W)`` is summed over both
+        counts: ``(N, W + 2C, S T)`` counts; the core window ``[C, C + W)`` is summed over the
             strands of each task.
         window_tasks: ``(N,)`` comma-joined tasks of each window (empty: background, never an
             outlier).
@@ -490,12 +514,13 @@ def outlier_windows(
     outlier = np.zeros(len(window_tasks), dtype=bool)
     dropped = {}
     member = [set(str(w).split(",")) - {""} for w in window_tasks]
+    s = strands_per_task(counts.shape[-1], len(tasks))
     for t, task in enumerate(tasks):
         rows = np.array([i for i, m in enumerate(member) if task in m], dtype=np.int64)
         if not len(rows):
             dropped[task] = 0
             continue
-        totals = np.asarray(counts[rows, core, 2 * t:2 * t + 2]).sum(axis=(1, 2), dtype=np.float64)
+        totals = np.asarray(counts[rows, core, s * t:s * t + s]).sum(axis=(1, 2), dtype=np.float64)
         high = rows[totals > np.quantile(totals, quantile)]
         dropped[task] = int(len(high))
         outlier[high] = True
@@ -505,8 +530,7 @@ def outlier_windows(
 def write_dataset_file(
     windows_path: str,
     fasta: str,
-    pos_bigwigs: Sequence[str],
-    neg_bigwigs: Sequence[str],
+    count_bigwigs: Sequence[str],
     tasks: Sequence[str],
     out_path: str,
     control_bigwigs: Sequence[str] | None = None,
@@ -515,33 +539,32 @@ def write_dataset_file(
     outlier_quantile: float | None = None,
     log: logging.Logger = logging.getLogger(__name__),
     minus_strand_negative: bool = False,
+    strands: int = 2,
 ) -> dict[str, np.ndarray]:
     """Rule build_dataset: windows.tsv + FASTA + count (and control) bigWigs -> dataset.npz.
 
     Args:
         windows_path: windows.tsv of rule peak_windows.
         fasta: the genome.
-        pos_bigwigs, neg_bigwigs: one + and one - strand count bigWig per task, in task order.
+        count_bigwigs: the count bigWigs in channel order: task1 +, task1 -, task2 +, ... or,
+            with ``strands`` 1, one unstranded bigWig per task.
         tasks: task names.
         out_path: the dataset file (:func:`write_dataset`).
-        control_bigwigs: ``[pos, neg]`` of the control track, or None.
+        control_bigwigs: ``[pos, neg]`` of the control track (``[track]`` unstranded), or None.
         extra_context: bases read on each side of every window (for shift augmentation).
         nan_as_zero: read NaN/inf in the count bigWigs as zero instead of refusing them.
         outlier_quantile: drop peak windows above this quantile of their task's reads
             (:func:`outlier_windows`); None keeps all.
         minus_strand_negative: the - strand bigWigs store reads as negative numbers.
+        strands: 2 (stranded tasks) or 1 (unstranded).
 
     Returns the arrays written.
     """
-    if not (len(pos_bigwigs) == len(neg_bigwigs) == len(tasks)):
-        raise BPNetInputError(
-            f"expected one + and one - bigWig per task {list(tasks)}, got {len(pos_bigwigs)} and {len(neg_bigwigs)}"
-        )
     windows = load_windows(windows_path)
     arrays = build_dataset(
         windows,
         fasta,
-        [p for pair in zip(pos_bigwigs, neg_bigwigs) for p in pair],
+        list(count_bigwigs),
         list(tasks),
         control_bigwigs=list(control_bigwigs or []) or None,
         extra_context=int(extra_context),
@@ -549,6 +572,7 @@ def write_dataset_file(
         windows_source=str(windows_path),
         nan_as_zero=bool(nan_as_zero),
         minus_strand_negative=bool(minus_strand_negative),
+        strands=int(strands),
     )
     if outlier_quantile is not None:
         outlier, dropped = outlier_windows(arrays["counts"], arrays["window_tasks"], list(tasks),

@@ -181,10 +181,11 @@ def load_predictions(
     n = len(dataset.split)
     if tasks != ds_tasks:
         raise BPNetInputError(f"{both} disagree on the tasks: {tasks} vs {ds_tasks}")
-    if profile.ndim != 3 or profile.shape[1] != width or profile.shape[2] != 2 * len(ds_tasks):
+    channels = np.asarray(dataset.counts).shape[-1]  # S per task: 2, or 1 for unstranded tasks
+    if profile.ndim != 3 or profile.shape[1] != width or profile.shape[2] != channels:
         raise BPNetInputError(
             f"{both} disagree: profile has shape {profile.shape}, expected "
-            f"(M, {width}, {2 * len(ds_tasks)}) for width {width} and {len(ds_tasks)} tasks"
+            f"(M, {width}, {channels}) for width {width} and {len(ds_tasks)} tasks"
         )
     if index.ndim != 1 or len(index) != len(profile) or not np.issubdtype(index.dtype, np.integer):
         raise BPNetInputError(

@@ -17,7 +17,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from bpnet.errors import BPNetInputError
 
-# Strand names of a task's two channels: channel 2 t is task t on +, 2 t + 1 on -.
+# Strand names of a task's two channels: channel 2 t is task t on +, 2 t + 1 on -. Unstranded
+# tasks have one channel, channel t, and no strand in their file names.
 STRANDS = ("pos", "neg")
 
 # Windows on one chromosome are read together while the span stays below this many bases, so a
@@ -320,8 +321,11 @@ def write_bigwig(
         bw.close()
 
 
-def track_paths(outdir: str | Path, tasks: Sequence[str]) -> list[Path]:
-    """``{outdir}/{task}.{pos,neg}.bw`` in channel order (task-major, + strand first)."""
+def track_paths(outdir: str | Path, tasks: Sequence[str], strands: int = 2) -> list[Path]:
+    """``{outdir}/{task}.{pos,neg}.bw`` in channel order (task-major, + strand first), or
+    ``{outdir}/{task}.bw`` for unstranded tasks (``strands`` 1)."""
+    if strands == 1:
+        return [Path(outdir) / f"{task}.bw" for task in tasks]
     return [Path(outdir) / f"{task}.{strand}.bw" for task in tasks for strand in STRANDS]
 
 

@@ -4,7 +4,8 @@ Inputs (formats of the team contract):
 
 * ``dataset.npz`` (loaded with :func:`bpnet.data.dataset.load_dataset`): ``counts`` ``(N, W + 2C, 2T)``,
   ``split``, ``tasks``, ``width`` = W, ``extra_context`` = C. Only the core window
-  ``counts[:, C:C + W]`` is scored; task ``t`` is channels ``2t`` (+ strand) and ``2t + 1``.
+  ``counts[:, C:C + W]`` is scored; task ``t`` is channels ``2t`` (+ strand) and ``2t + 1`` (one
+  channel ``t`` when the tasks are unstranded).
 * ``predictions/{name}.npz``: ``index`` ``(M,)`` rows of the dataset, ``profile`` ``(M, W, 2T)``
   predicted expected counts, ``tasks`` ``(T,)``. ``name`` is ``model`` or ``oracle`` (the true
   expected-rate tracks of the simulated dataset: what a perfect model would predict, so the
@@ -42,7 +43,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bpnet.data.dataset import load_dataset
+from bpnet.data.dataset import load_dataset, strands_per_task
 from bpnet.errors import BPNetInputError
 from bpnet.io.npz import load_predictions, release_pages, save_predictions
 from bpnet.io.tracks import read_windows
@@ -87,6 +88,11 @@ PAPER_REAL_DATA = {
 # Input checks
 
 
+def _strands(dataset: Any) -> int:
+    """Channels per task of a dataset (2, or 1 for unstranded tasks)."""
+    return strands_per_task(np.asarray(dataset.counts).shape[-1], len(np.asarray(dataset.tasks).ravel()))
+
+
 def check_dataset_tasks(dataset: Any, dataset_path: str, tasks: Sequence[str]) -> None:
     """The dataset's tasks and channels must be the config's ``data.tasks``, in order."""
     ds_tasks = [str(t) for t in np.asarray(dataset.tasks).ravel()]
@@ -95,12 +101,7 @@ def check_dataset_tasks(dataset: Any, dataset_path: str, tasks: Sequence[str]) -
             f"{dataset_path} holds tasks {ds_tasks} but config key data.tasks lists "
             f"{list(tasks)}; rebuild the dataset for this config"
         )
-    n_channels = np.asarray(dataset.counts).shape[-1]
-    if n_channels != 2 * len(tasks):
-        raise BPNetInputError(
-            f"{dataset_path}: counts have {n_channels} channels, expected 2 per task "
-            f"({2 * len(tasks)} for {len(tasks)} tasks)"
-        )
+    strands_per_task(np.asarray(dataset.counts).shape[-1], len(tasks), f"{dataset_path}: counts")
 
 
 def check_thresholds(evaluation: Mapping[str, Any]) -> None:
@@ -142,14 +143,15 @@ class _TaskRows:
     """Observed core counts and predictions of one task at some windows, read a chunk at a time
     (the dataset and the predictions stay memory-mapped, #17).
 
-    ``counts(i)`` / ``profile(i)`` / ``probs(i)`` give ``(k, W, 2)`` float64 of windows ``i``
-    (positions in ``rows``); task ``t`` is channels ``2t, 2t + 1``.
+    ``counts(i)`` / ``profile(i)`` / ``probs(i)`` give ``(k, W, S)`` float64 of windows ``i``
+    (positions in ``rows``); task ``t`` is channels ``S t .. S t + S - 1``.
     """
 
     def __init__(self, dataset: Any, profile: np.ndarray, rows: np.ndarray, prow: np.ndarray, t: int):
         self.dataset, self.pred, self.rows, self.prow = dataset, profile, rows, prow
         self.core = slice(int(dataset.extra_context), int(dataset.extra_context) + int(dataset.width))
-        self.channels = slice(2 * t, 2 * t + 2)
+        s = _strands(dataset)
+        self.channels = slice(s * t, s * t + s)
         self._mapped = 0  # bytes of mapped pages read since they were last released
 
     def _release(self, rows: int, row_bytes: int) -> None:
@@ -193,7 +195,8 @@ class _TaskRows:
                 out["jsd"].append(M.jsd_per_window(obs, probs))
                 out["nll"].append(M.multinomial_nll_per_window(obs, probs))
                 out["keep"].append(M.regions_kept(obs, pos_min_threshold, required_min_pos_counts))
-        empty = {"jsd": np.zeros((0, 2)), "nll": np.zeros((0, 2)), "keep": np.zeros(0, bool)}
+        s = self.channels.stop - self.channels.start
+        empty = {"jsd": np.zeros((0, s)), "nll": np.zeros((0, s)), "keep": np.zeros(0, bool)}
         return {k: np.concatenate(v) if v else empty.get(k, np.zeros(0)) for k, v in out.items()}
 
 
@@ -494,9 +497,10 @@ def top_peak_rows(dataset: Any, index: np.ndarray, split: str, n: int) -> np.nda
     rows = np.sort(index[splits[index] == split])
     c, w = int(dataset.extra_context), int(dataset.width)
     counts = np.asarray(dataset.counts)
-    n_tasks = counts.shape[-1] // 2
-    # (m, W, T, 2) summed over positions and strands; int64 so that negating cannot wrap
-    totals = counts[rows, c:c + w].reshape(len(rows), w, n_tasks, 2).sum(axis=(1, 3), dtype=np.int64)
+    s = _strands(dataset)
+    n_tasks = counts.shape[-1] // s
+    # (m, W, T, S) summed over positions and strands; int64 so that negating cannot wrap
+    totals = counts[rows, c:c + w].reshape(len(rows), w, n_tasks, s).sum(axis=(1, 3), dtype=np.int64)
     order = np.argsort(-totals, axis=0, kind="stable")[:n]  # (k, T)
     return rows[order].T
 
@@ -538,6 +542,7 @@ def plot_top_peaks(
     counts = np.asarray(dataset.counts)
     chrom, start = np.asarray(dataset.chrom).astype(str), np.asarray(dataset.start)
     k = max(top.shape[1], 1)
+    s = _strands(dataset)
     fig, axes = plt.subplots(k, len(tasks), figsize=(3.8 * len(tasks), 2.4 * k), squeeze=False,
                              sharex=True)
     x = np.arange(w) + 0.5  # base centres
@@ -549,19 +554,21 @@ def plot_top_peaks(
                 ax.set_axis_off()
                 continue
             row = top[j, i]
-            obs = counts[row, c:c + w, 2 * j:2 * j + 2].astype(np.float32)
+            obs = counts[row, c:c + w, s * j:s * j + s].astype(np.float32)
             # stairs draw one artist per strand (bar() would draw W rectangles)
             ax.stairs(obs[:, 0], edges, fill=True, color="0.6", label="observed")
-            ax.stairs(-obs[:, 1], edges, fill=True, color="0.6")
+            if s == 2:
+                ax.stairs(-obs[:, 1], edges, fill=True, color="0.6")
             for m, name in enumerate(names):
-                pred = predictions[name][1][lookups[name][row], :, 2 * j:2 * j + 2]
+                pred = predictions[name][1][lookups[name][row], :, s * j:s * j + s]
                 ax.plot(x, pred[:, 0], color=f"C{m}", lw=1, label=name)
-                ax.plot(x, -pred[:, 1], color=f"C{m}", lw=1)
+                if s == 2:
+                    ax.plot(x, -pred[:, 1], color=f"C{m}", lw=1)
             ax.axhline(0, color="k", lw=0.5)
             ax.set_title(f"{task} #{i + 1}: {chrom[row]}:{int(start[row])}-{int(start[row]) + w} "
                          f"({int(obs.sum())} reads)", fontsize=8)
             if j == 0:
-                ax.set_ylabel("counts (+ up, - down)", fontsize=8)
+                ax.set_ylabel("counts (+ up, - down)" if s == 2 else "counts", fontsize=8)
             if i == top.shape[1] - 1:
                 ax.set_xlabel(f"position in window (bp, {split})", fontsize=8)
     axes[0, 0].legend(fontsize=7, loc="upper right")

@@ -334,10 +334,11 @@ def load_test_predictions(
         )
     ds = read_npz(dataset_path, ["chrom", "start", "split", "width"], "dataset", "build_dataset")
     chroms, starts, split, width = ds["chrom"], ds["start"], ds["split"], int(ds["width"])
-    if profile.ndim != 3 or profile.shape[1] != width or profile.shape[2] != 2 * len(tasks):
+    if profile.ndim != 3 or profile.shape[1] != width or profile.shape[2] not in (len(tasks), 2 * len(tasks)):
         raise BPNetInputError(
             f"predictions file {predictions_path}: profile has shape {profile.shape}, expected "
-            f"(n, {width}, {2 * len(tasks)}) for the dataset {dataset_path}; rerun rule predict"
+            f"(n, {width}, {2 * len(tasks)}) (or {len(tasks)} channels, unstranded) for the dataset "
+            f"{dataset_path}; rerun rule predict"
         )
     if len(index) and (index.min() < 0 or index.max() >= len(chroms)):
         raise BPNetInputError(
@@ -441,7 +442,7 @@ def merge_parts(writer: TrackWriter, part_dirs: Sequence[str | Path], block_bp: 
 
 def _check_outputs(outputs: Sequence[str | Path], tasks: Sequence[str]) -> list[Path]:
     paths = [Path(p) for p in outputs]
-    expected = [p.name for p in track_paths(".", tasks)]
+    expected = [p.name for p in track_paths(".", tasks, max(1, len(paths) // max(len(tasks), 1)))]
     if [p.name for p in paths] != expected:
         raise ValueError(f"export outputs {[p.name for p in paths]} != channel order {expected}")
     return paths
@@ -460,7 +461,8 @@ def export_tracks(
     """Rule ``export_tracks_<exp>``: write ``{task}.{pos,neg}.bw`` (``outputs``, channel order).
 
     Args:
-        outputs: the ``2 T`` bigWigs, in the order of :func:`bpnet.io.tracks.track_paths`.
+        outputs: the ``S T`` bigWigs, in the order of :func:`bpnet.io.tracks.track_paths`
+            (``S`` 2, or 1 for unstranded tasks).
         tasks: task names.
         export_config: the config's ``export`` section (``regions``, and ``decimals`` /
             ``floor``: compact tracks, see :class:`bpnet.io.tracks.TrackWriter`).
@@ -474,6 +476,9 @@ def export_tracks(
     compact = export_config.get("decimals"), export_config.get("floor")
     if export_config["regions"] == "test":
         chroms, starts, profile = load_test_predictions(predictions, dataset, tasks)
+        if profile.shape[2] != len(paths):
+            raise BPNetInputError(f"predictions file {predictions} has {profile.shape[2]} channels for "
+                                  f"{len(paths)} track files; rerun rule predict")
         log.info("stitching %d test windows of %d bp on %d chromosome(s), nearest window centre wins",
                  len(starts), profile.shape[1], len(set(chroms)))
         with TrackWriter(paths, sizes, *compact) as writer:
@@ -531,7 +536,7 @@ def export_part(
         )
     device = setup_inference(net, device, kernels, threads, log)
     control_paths = list(control) if net.config.use_control else []
-    if net.config.use_control and len(control_paths) != 2:
+    if net.config.use_control and len(control_paths) != net.config.num_strands:
         raise BPNetInputError(
             f"checkpoint {model} uses a control track, but no control bigWigs reach the rule: "
             "set model.use_control: true and data.control.pos / data.control.neg"
@@ -550,10 +555,11 @@ def export_part(
     out.mkdir(parents=True, exist_ok=True)
     compact = export_config.get("decimals"), export_config.get("floor")
     total = sum(stop - first for _, first, stop, _, _ in ranges)
-    with TrackWriter(track_paths(out, tasks), sizes, *compact, zooms=0) as writer, \
+    paths = track_paths(out, tasks, net.config.num_strands)
+    with TrackWriter(paths, sizes, *compact, zooms=0) as writer, \
             progress_bar(log, total, f"export part {part + 1}/{n_parts}", unit="tile") as bar:
         export_part_tiles(writer, fasta, ranges, width, overlap, predict, control_paths, chunk_tiles, bar)
     lines = ["chrom\tstart\tend"] + [f"{c}\t{lo}\t{hi}" for c, _, _, lo, hi in ranges]
     (out / SEGMENTS_FILE).write_text("\n".join(lines) + "\n")
     log.info("wrote %d tiles, %d bp x %d tracks to %s", total, sum(hi - lo for *_, lo, hi in ranges),
-             2 * len(tasks), out)
+             len(paths), out)

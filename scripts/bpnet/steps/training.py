@@ -120,7 +120,7 @@ class BatchMaker:
         self.control = None if control is None else torch.from_numpy(gather_rows(control, rows, np.float32)).to(device)
         self.width = width
         self.context = (self.sequence.shape[1] - width) // 2
-        self.swap = strand_swap_permutation(num_tasks).to(device)
+        self.swap = strand_swap_permutation(num_tasks, counts.shape[-1] // num_tasks).to(device)
         self.positions = torch.arange(width, device=device)
 
     def _rows(self, idx: torch.Tensor) -> torch.Tensor:
@@ -325,7 +325,7 @@ def batch_gradients(model: BPNet, x: torch.Tensor, y: torch.Tensor, control: tor
         part = slice(lo, lo + micro)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(x[part], None if control is None else control[part])
-        terms = bpnet_loss(out, y[part], count_weight)
+        terms = bpnet_loss(out, y[part], count_weight, model.config.num_strands)
         share = len(x[part]) / n
         (terms["loss"] * share).backward()
         for k in sums:
@@ -344,7 +344,7 @@ def time_precisions(model_config: BPNetConfig, width: int, device: torch.device,
     def step(model, x, y, ctl, bf16):
         t = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = bpnet_loss(model(x, ctl), y, model_config.count_loss_weight)["loss"]
+            loss = bpnet_loss(model(x, ctl), y, model_config.count_loss_weight, model_config.num_strands)["loss"]
         loss.backward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -376,7 +376,7 @@ def evaluate_loss(model: BPNet, maker: BatchMaker, idx: torch.Tensor, batch_size
             x, y, ctl = maker.batch(b)
             with torch.autocast(maker.device.type, dtype=torch.bfloat16, enabled=bf16):
                 out = model(x, ctl)
-            terms = bpnet_loss(out, y, count_weight)
+            terms = bpnet_loss(out, y, count_weight, model.config.num_strands)
             for k in sums:
                 sums[k] += terms[k].item() * len(b)
     return {k: v / max(len(idx), 1) for k, v in sums.items()}
@@ -601,6 +601,7 @@ def train_and_save(
         profile_kernel=model_section["profile_kernel"],
         use_control=model_section["use_control"],
         tasks=tuple(dataset.tasks),
+        num_strands=dataset.strands,
     )
     training = dict(training_section)
     training["threads"] = usable_threads(threads, log)  # torch threads: the rule's, at most the cores it has
