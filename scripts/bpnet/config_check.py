@@ -79,8 +79,18 @@ def key_path(parts: Any) -> str:
 
 
 def one_line(err: Any) -> str:
-    """``error: config key <dotted.path>: <message>`` for a jsonschema ``ValidationError``."""
+    """``error: config key <dotted.path>: <message>`` for a jsonschema ``ValidationError``.
+
+    A ``oneOf`` of alternatives that each only require keys (``predict_regions.<name>``: bed or
+    fasta) says which keys, instead of jsonschema's "is not valid under any of the given schemas".
+    """
     message = " ".join(str(err.message).split())
+    alternatives = err.validator_value if err.validator == "oneOf" else None
+    if alternatives and all(isinstance(a, dict) and set(a) == {"required"} for a in alternatives) \
+            and isinstance(err.instance, dict):
+        keys = [key for a in alternatives for key in a["required"]]
+        given = [key for key in keys if key in err.instance]
+        message = f"expected exactly one of the keys {', '.join(keys)}, got {', '.join(given) or 'none'}"
     return f"error: config key {key_path(err.absolute_path)}: {message}"
 
 
@@ -139,6 +149,9 @@ def input_paths(config: dict[str, Any]) -> list[tuple[str, str]]:
     interpretation = config.get("interpretation") or {}
     for name in ("known_motifs", "truth_instances", "truth_syntax"):
         add(f"interpretation.{name}", interpretation.get(name))
+    for name, entry in (config.get("predict_regions") or {}).items():
+        for kind in ("bed", "fasta"):
+            add(f"predict_regions.{name}.{kind}", (entry or {}).get(kind))
     return pairs
 
 
