@@ -553,7 +553,7 @@ def region_value(key):
     def value(wildcards):
         return REGION_SETS[wildcards.name].get(key)
 
-    value.__name__ = "region_" + key
+    value.__name__ = f"region_{key}"
     return value
 
 
