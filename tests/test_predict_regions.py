@@ -4,6 +4,7 @@ counts.tsv sums the profile; the bigWigs hold the npz's values; bad input is one
 last test runs the workflow's target on the tiny config."""
 
 import copy
+import gzip
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from bpnet.config_check import input_paths, schema_error_line
 from bpnet.errors import BPNetInputError
 from bpnet.io.npz import write_npz
 from bpnet.io.sequence import decode, encode
+from bpnet.io.tracks import write_bigwig
 from bpnet.model.network import BPNet, BPNetConfig, init_weights, postprocess
 from bpnet.model.weights import save_checkpoint
 from bpnet.steps.predict import predict_outputs, predict_profile
@@ -155,6 +157,33 @@ def test_a_short_fasta_sequence_is_centred_between_ns(setup):
     track = expected_track(model, codes)
     lo = (W - 21) // 2
     np.testing.assert_allclose(pred["profile"], track[lo:lo + 21], rtol=1e-5, atol=1e-7)
+
+
+def test_a_control_model_reads_the_control_of_the_regions_zero_past_a_chromosome_end(setup, tmp_path):
+    d, genome, _ = setup
+    rng = np.random.default_rng(2)
+    control = {c: rng.poisson(1.0, (n, 2)).astype(np.float32) for c, n in CHROMS.items()}
+    paths = [tmp_path / f"control.{s}.bw" for s in ("pos", "neg")]
+    for k, path in enumerate(paths):
+        write_bigwig(path, CHROMS, {c: v[:, k] for c, v in control.items()})
+    model = tiny_model(use_control=True)
+    save_checkpoint(model, tmp_path / "control.safetensors")
+    (tmp_path / "r.bed").write_text("chr1\t1470\t1500\nchr1\t300\t400\nchr2\t0\t60\n")
+    gz = tmp_path / "r.bed.gz"
+    gz.write_bytes(gzip.compress((tmp_path / "r.bed").read_bytes()))  # gzipped BED: the same
+    predict_regions(tmp_path / "c.tsv", tmp_path / "p.npz", TASKS, tmp_path / "control.safetensors",
+                    d / "dataset.npz", bed=gz, genome=d / "genome.fa", control=paths, device="cpu")
+    with np.load(tmp_path / "p.npz") as npz:
+        profile = npz["profile"]
+    for row, (chrom, window, lo, hi) in zip((0, 30, 130), [("chr1", 1435, 35, 65), ("chr1", 300, 0, 100),
+                                                           ("chr2", -20, 20, 80)]):
+        ctl = np.zeros((W, 2), np.float32)
+        inside = np.arange(window, window + W)
+        ok = (inside >= 0) & (inside < CHROMS[chrom])
+        ctl[ok] = control[chrom][inside[ok]]
+        out = predict_outputs(model, window_codes(genome[chrom], window)[None], ctl[None])
+        track = postprocess({k: torch.from_numpy(v) for k, v in out.items()}).numpy()[0]
+        np.testing.assert_allclose(profile[row:row + hi - lo], track[lo:hi], rtol=1e-5, atol=1e-7)
 
 
 def test_counts_tsv_totals_are_the_sums_of_the_profile(setup):
