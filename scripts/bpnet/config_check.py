@@ -79,7 +79,11 @@ def key_path(parts: Any) -> str:
 
 
 def one_line(err: Any) -> str:
-    """``error: config key <dotted.path>: <message>`` for a jsonschema ``ValidationError``."""
+    """``error: config key <dotted.path>: <message>`` for a jsonschema ``ValidationError``.
+
+    A ``oneOf`` of alternatives that each only require keys (``predict_regions.<name>``: bed or
+    fasta) says which keys, instead of jsonschema's "is not valid under any of the given schemas".
+    """
     message = " ".join(str(err.message).split())
     alternatives = _required_alternatives(err)
     if alternatives:  # "is not valid under any of the given schemas" names no key: say which are expected
@@ -162,6 +166,9 @@ def input_paths(config: dict[str, Any]) -> list[tuple[str, str]]:
     interpretation = config.get("interpretation") or {}
     for name in ("known_motifs", "truth_instances", "truth_syntax"):
         add(f"interpretation.{name}", interpretation.get(name))
+    for name, entry in (config.get("predict_regions") or {}).items():
+        for kind in ("bed", "fasta"):
+            add(f"predict_regions.{name}.{kind}", (entry or {}).get(kind))
     return pairs
 
 

@@ -351,6 +351,7 @@ def all_outputs():
         out.append(f"results/{ens}/evaluation/metrics.tsv")
     if len(EXPERIMENTS) + len(ENSEMBLES) > 1:
         out += ["results/comparison/experiments.tsv", "results/comparison/experiments.png"]
+    out += all_region_outputs()  # [] unless the config has predict_regions
     return out
 
 
@@ -572,6 +573,76 @@ def export_mem(exp):
         return max(2000, int(3 * os.path.getsize(input.predictions) / 2**20))
 
     return mb
+
+
+# ---------------------------------------------------------------- your regions (regions.smk)
+
+# predict_regions: name -> {bed: path} or {fasta: path} (the schema allows exactly one), predicted
+# by the model of every experiment (not the ensembles, which have no model of their own).
+REGION_SETS = config.get("predict_regions") or {}
+BED_REGIONS = [name for name, entry in REGION_SETS.items() if entry.get("bed")]
+
+
+def region_outputs(exp, name):
+    """What one predict_regions entry delivers for one experiment (tracks for BED regions only)."""
+    folder = f"results/{exp}/regions/{name}"
+    out = [f"{folder}/counts.tsv", f"{folder}/predictions.npz"]
+    if name in BED_REGIONS:
+        out.append(f"{folder}/tracks")
+    return out
+
+
+def all_region_outputs():
+    """Every entry of predict_regions for every experiment; [] without the key."""
+    return [f for exp in experiment_names() for name in REGION_SETS for f in region_outputs(exp, name)]
+
+
+def region_value(key):
+    """A params function: the value at ``key`` of the job's predict_regions entry (wildcard name)."""
+
+    def value(wildcards):
+        return REGION_SETS[wildcards.name].get(key)
+
+    value.__name__ = f"region_{key}"
+    return value
+
+
+def region_inputs(wildcards):
+    """The checkpoint, the dataset (its window width), and the BED with the genome (and control
+    bigWigs when the model uses them), or the FASTA of sequences."""
+    exp, entry = wildcards.exp, REGION_SETS[wildcards.name]
+    inputs = {"model": f"results/{exp}/model/model.safetensors", "dataset": dataset_path(exp)}
+    if entry.get("bed"):
+        genome = exp_config(exp)["data"]["genome_fasta"]
+        inputs.update(bed=entry["bed"], genome=genome, control=control_files(exp))
+    else:
+        inputs["sequences"] = entry["fasta"]
+    return inputs
+
+
+def _region_bp(entry):
+    """Bases an entry asks for: the BED's summed region lengths, or the FASTA's size (x4 gzipped)."""
+    path = entry.get("bed") or entry["fasta"]
+    try:
+        if entry.get("fasta"):
+            return os.path.getsize(path) * (4 if path.endswith(".gz") else 1)
+        total = 0
+        with open(path, "rb") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) >= 3 and fields[1].isdigit() and fields[2].isdigit():
+                    total += max(int(fields[2]) - int(fields[1]), 0)
+        return total
+    except OSError:
+        return 10_000_000
+
+
+def region_mem(wildcards, input):
+    """region_predictions: the float32 profile of every base asked for (2T channels), held until
+    written, twice over (the profile and its records or regions), plus 1.5 GB (the model, a chunk
+    of 512 windows, the genome's index)."""
+    bp = _region_bp(REGION_SETS[wildcards.name])
+    return int(1500 + 2 * bp * 8 * len(task_names(wildcards.exp)) / 2**20)
 
 
 # --------------------------------------------------------------- interpretation (interpret.smk)

@@ -132,7 +132,7 @@ def count_dtype(max_count: float, where: str = "counts") -> np.dtype:
     raise BPNetInputError(f"{where}: count {max_count:.0f} does not fit in int32")
 
 
-def _read_padded(
+def read_padded(
     read: Callable[[np.ndarray, np.ndarray, int], np.ndarray],
     chroms: np.ndarray,
     starts: np.ndarray,
@@ -185,17 +185,17 @@ def _read_by_chrom(
     fill,
     progress,
 ) -> np.ndarray:
-    """:func:`_read_padded` one chromosome at a time (the same values), for progress lines.
+    """:func:`read_padded` one chromosome at a time (the same values), for progress lines.
 
     ``groups`` holds the window indices of each chromosome; ``progress.update(n)`` follows each.
     """
     if len(groups) == 1:  # one chromosome: no copy
-        out = _read_padded(read, chroms, starts, length, chrom_len, fill)
+        out = read_padded(read, chroms, starts, length, chrom_len, fill)
         progress.update(len(starts))
         return out
     out = None
     for idx in groups:
-        part = _read_padded(read, chroms[idx], starts[idx], length, chrom_len[idx], fill)
+        part = read_padded(read, chroms[idx], starts[idx], length, chrom_len[idx], fill)
         if out is None:
             out = np.empty((len(starts),) + part.shape[1:], dtype=part.dtype)
         out[idx] = part
