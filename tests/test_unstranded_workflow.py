@@ -42,6 +42,8 @@ def unstranded_run(tmp_path_factory):
     cfg.update(experiment="chipseq_like")
     cfg["data"].update(tasks=tasks, control={"bw": str(work / "input.bw")}, truth=None)
     cfg["model"].update(use_control=True)
+    (work / "regions.bed").write_text("chr1\t1000\t1300\tr1\nchr1\t5000\t7500\tr2\n")
+    cfg["predict_regions"] = {"mine": {"bed": str(work / "regions.bed")}}
     config = work / "chipseq_like.yaml"
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
     result = snakemake(work, config)
@@ -70,6 +72,9 @@ def test_unstranded_tasks_run_end_to_end(unstranded_run):
             assert set(bw.chroms()) == set(summed[task])
     assert not list((res / "tracks").glob("*.pos.bw"))
     assert (res / "evaluation/top_peaks.png").stat().st_size > 1000
+    regions = pd.read_csv(res / "regions/mine/counts.tsv", sep="\t")
+    assert list(regions.columns) == ["name", "chrom", "start", "end", "length", "Oct4_total", "Sox2_total"]
+    assert sorted(p.name for p in (res / "regions/mine/tracks").glob("*.bw")) == ["Oct4.bw", "Sox2.bw"]
 
 
 def test_a_mix_of_stranded_and_unstranded_tasks_stops_before_any_job(tmp_path):
