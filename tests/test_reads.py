@@ -196,3 +196,15 @@ def test_bad_files_are_one_line_errors(tmp_path):
         five_prime_counts([str(dups)], SIZES)
     with pytest.raises(BPNetInputError, match=r"paired_end is 'mate'"):
         five_prime_counts([str(dups)], SIZES, paired_end="mate")
+
+
+def test_memory_request_counts_reads_from_the_index_or_the_size(tmp_path):
+    from bpnet.data.reads import MEM_BASE_MB, counting_mem_mb, estimated_reads
+
+    rng = np.random.default_rng(5)
+    bam = write_bam(tmp_path / "a.bam", random_reads(rng, 3000))
+    assert estimated_reads([str(bam)]) == bam.stat().st_size // 9  # no index: from the size
+    pysam.index(str(bam))
+    assert estimated_reads([str(bam)]) == 3000
+    assert estimated_reads([str(tmp_path / "absent.bam")]) == 0
+    assert counting_mem_mb([str(bam)]) >= MEM_BASE_MB

@@ -26,6 +26,7 @@ from bpnet.config_check import (
     schema_error_line,
 )
 from bpnet.data.download import check_download_config, download_targets
+from bpnet.data.reads import counting_mem_mb
 from bpnet.errors import BPNetInputError
 from bpnet.experiments import expand_ensembles, expand_experiments
 from bpnet.hardware import oversubscribed_openmp
@@ -201,10 +202,9 @@ def source_value(key):
 
 
 def reads_mem(wildcards, input):
-    """bam_counts holds the distinct 5' positions of its reads (16 bytes each, plus the sort's
-    copies); measured: see README "Aligned reads"."""
-    reads_mb = sum(os.path.getsize(f) for f in input.reads if os.path.exists(f)) / 1e6
-    return max(1000, int(1000 + 1.5 * reads_mb))
+    """bam_counts holds the distinct 5' positions of its reads: memory by the reads counted (from
+    the BAM index, or the file size), as measured (bpnet/data/reads.py)."""
+    return counting_mem_mb(list(input.reads))
 
 
 def control_bigwigs(wildcards):
