@@ -93,3 +93,25 @@ def test_a_run_from_bam_files_reaches_metrics_with_the_same_dataset(bam_run):
     assert sox2["read2_skipped"] == sox2["counted"] > 0  # the mates were read and left out
     log = (work / "logs/reads/task/Oct4/bam_counts.log").read_text()
     assert "counted" in log and "finished" in log
+
+
+def test_the_chipseq_preset_plans_read_counting_for_tasks_and_input(tmp_path):
+    """config/chipseq.yaml as shipped, with its files in place: bam_counts for the task and the input."""
+    from conftest import REPO, jobs_planned
+
+    cfg = yaml.safe_load((REPO / "config" / "chipseq.yaml").read_text())
+    sizes = "".join(f"chr{i}\t100000\n" for i in range(1, 10))
+    for key in ("genome_fasta", "chrom_sizes"):
+        (tmp_path / cfg["data"][key]).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / cfg["data"]["chrom_sizes"]).write_text(sizes)
+    (tmp_path / cfg["data"]["genome_fasta"]).write_text("")
+    files = [*cfg["data"]["tasks"]["MyTF"]["bam"], cfg["data"]["tasks"]["MyTF"]["peaks"], *cfg["data"]["control"]["bam"]]
+    for path in files:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+    result = snakemake(tmp_path, REPO / "config" / "chipseq.yaml", "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = jobs_planned(result)
+    assert {"bam_counts", "peak_windows", "build_dataset", "train", "predict", "evaluate"} <= planned
+    assert "results/reads/control/counts.pos.bw" in result.stdout
+    assert "results/reads/task/MyTF/counts.neg.bw" in result.stdout
