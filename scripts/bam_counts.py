@@ -16,6 +16,7 @@ def main(smk, log):
         fasta=smk.input.fasta,
         threads=smk.threads,
         log=log,
+        chrom_aliases=smk.input.aliases[0] if smk.input.aliases else None,
     )
 
 

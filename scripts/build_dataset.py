@@ -16,6 +16,7 @@ def main(smk, log):
         minus_strand_negative=smk.params.dataset.get("minus_strand_negative", False),
         outlier_quantile=smk.params.dataset.get("outlier_quantile"),
         strands=smk.params.dataset.get("strands", 2),
+        chrom_aliases=smk.input.aliases[0] if smk.input.aliases else None,
         log=log,
     )
 

@@ -20,6 +20,7 @@ def main(smk, log):
         fasta=smk.input.fasta[0] if smk.input.fasta else None,
         seed=seed,
         log=log,
+        chrom_aliases=smk.input.aliases[0] if smk.input.aliases else None,
     )
 
 

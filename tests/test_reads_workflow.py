@@ -13,11 +13,14 @@ from conftest import snakemake, tiny_config
 READ_LENGTH = 36
 
 
-def bigwig_to_bams(bigwigs: dict, sizes: dict, paths: list, paired: bool = False) -> int:
+def bigwig_to_bams(bigwigs: dict, sizes: dict, paths: list, paired: bool = False, rename: dict | None = None) -> int:
     """Write reads whose 5' ends are the counts of ``bigwigs`` ({"pos": bw, "neg": bw}), dealt in
     turn to the files of ``paths`` (replicates). ``paired``: every read is read 1 of a pair whose
-    read 2 (its mate, on the other strand) must not be counted."""
-    header = {"HD": {"VN": "1.6", "SO": "unsorted"}, "SQ": [{"SN": c, "LN": n} for c, n in sizes.items()]}
+    read 2 (its mate, on the other strand) must not be counted. ``rename``: the contigs' names in
+    the BAM header (an aligner's other naming)."""
+    rename = rename or {}
+    header = {"HD": {"VN": "1.6", "SO": "unsorted"},
+              "SQ": [{"SN": rename.get(c, c), "LN": n} for c, n in sizes.items()]}
     outs = [pysam.AlignmentFile(str(p), "wb", header=header) for p in paths]
     names, n = list(sizes), 0
 
@@ -65,8 +68,11 @@ def bam_run(tmp_path_factory):
     reads.mkdir()
     oct4 = [reads / "Oct4.rep1.bam", reads / "Oct4.rep2.bam"]
     n_oct4 = bigwig_to_bams({s: work / tasks["Oct4"][s] for s in ("pos", "neg")}, sizes, oct4)
-    sox2 = [reads / "Sox2.paired.bam"]
-    bigwig_to_bams({s: work / tasks["Sox2"][s] for s in ("pos", "neg")}, sizes, sox2, paired=True)
+    sox2 = [reads / "Sox2.paired.bam"]  # its contigs named 1, 2, ... (chr1, chr2, ... in the genome)
+    numbered = {c: c.removeprefix("chr") for c in sizes}
+    bigwig_to_bams({s: work / tasks["Sox2"][s] for s in ("pos", "neg")}, sizes, sox2, paired=True, rename=numbered)
+    (work / "aliases.tsv").write_text("".join(f"{n}\t{c}\n" for c, n in numbered.items()))
+    cfg["data"]["chrom_aliases"] = str(work / "aliases.tsv")
     cfg["experiment"] = "frombam"
     tasks["Oct4"] = {"bam": [str(p) for p in oct4], "peaks": tasks["Oct4"]["peaks"]}
     tasks["Sox2"] = {"bam": str(sox2[0]), "peaks": tasks["Sox2"]["peaks"]}

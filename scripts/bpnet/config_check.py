@@ -145,6 +145,7 @@ def input_paths(config: dict[str, Any]) -> list[tuple[str, str]]:
     data = config.get("data") or {}
     add("data.genome_fasta", data.get("genome_fasta"))
     add("data.chrom_sizes", data.get("chrom_sizes"))
+    add("data.chrom_aliases", data.get("chrom_aliases"))
     for task, files in (data.get("tasks") or {}).items():
         for name in ("pos", "neg", "bw", "peaks"):
             add(f"data.tasks.{task}.{name}", (files or {}).get(name))
@@ -235,9 +236,10 @@ def read_sources(experiments: Mapping[str, Mapping[str, Any]]) -> dict[str, dict
                 continue
             entry = {"bam": bams, "reads": dict(data.get("reads") or {}),
                      "genome_fasta": data.get("genome_fasta"), "chrom_sizes": data.get("chrom_sizes"),
+                     "chrom_aliases": [data["chrom_aliases"]] if data.get("chrom_aliases") else [],
                      "experiment": exp}
             seen = sources.setdefault(source, entry)
-            if any(seen[k] != entry[k] for k in ("bam", "reads", "genome_fasta", "chrom_sizes")):
+            if any(seen[k] != entry[k] for k in ("bam", "reads", "genome_fasta", "chrom_sizes", "chrom_aliases")):
                 raise BPNetInputError(
                     f"config key {key}.bam: experiments {seen['experiment']} and {exp} count the reads of "
                     f"{key} differently (other files, data.reads or genome), but they are counted once "

@@ -197,7 +197,7 @@ def source_value(key):
     def value(wildcards):
         return READ_SOURCES[wildcards.source][key]
 
-    value.__name__ = "source_" + key
+    value.__name__ = f"source_{key}"
     return value
 
 
@@ -455,6 +455,12 @@ def download_entry(wildcards):
 
 
 # ---------------------------------------------------------------------- windows (windows.smk)
+
+
+def chrom_alias_files(wildcards):
+    """data.chrom_aliases as a list (empty when null), so that it is tracked as an input."""
+    path = exp_config(wildcards.exp)["data"]["chrom_aliases"]
+    return [path] if path else []
 
 
 def blacklist_files(wildcards):

@@ -7,6 +7,7 @@ rule build_dataset:
         fasta=exp_value("data", "genome_fasta"),
         counts=count_bigwigs,
         control=control_bigwigs,
+        aliases=chrom_alias_files,
     output:
         dataset="results/{exp}/dataset.npz",
     log:

@@ -7,6 +7,7 @@ rule bam_counts:
         reads=source_reads,
         chrom_sizes=source_value("chrom_sizes"),
         fasta=source_value("genome_fasta"),  # CRAM decoding
+        aliases=source_value("chrom_aliases"),
     output:
         pos="results/reads/{source}/counts.pos.bw",
         neg="results/reads/{source}/counts.neg.bw",

@@ -8,6 +8,7 @@ rule peak_windows:
         chrom_sizes=exp_value("data", "chrom_sizes"),
         blacklist=blacklist_files,
         fasta=background_fasta,
+        aliases=chrom_alias_files,
     output:
         windows="results/{exp}/windows.tsv",
         summary="results/{exp}/windows_summary.tsv",

@@ -23,13 +23,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from bpnet.data.windows import load_windows
 from bpnet.errors import BPNetInputError
+from bpnet.io.chroms import read_chrom_aliases
 from bpnet.io.npz import read_npz, write_npz
 from bpnet.io.sequence import N_CODE, open_fasta, read_fasta_windows
 from bpnet.io.tracks import bigwig_nonfinite, open_bigwig, read_windows
@@ -228,10 +229,12 @@ def _fasta_lengths(fa, chroms: Sequence[str], windows_source: str) -> dict[str, 
     return lengths
 
 
-def check_bigwig_chroms(paths: Sequence[str | Path], lengths: dict[str, int], fasta: str) -> None:
-    """Every bigWig must hold every used chromosome with the FASTA's length; errors name both."""
+def check_bigwig_chroms(paths: Sequence[str | Path], lengths: dict[str, int], fasta: str,
+                        aliases: Mapping[str, str] | None = None) -> None:
+    """Every bigWig must hold every used chromosome with the FASTA's length (names read through
+    ``aliases``); errors name both."""
     for path in paths:
-        bw = open_bigwig(path)
+        bw = open_bigwig(path, aliases)
         try:
             sizes = bw.chroms()
         finally:
@@ -241,7 +244,7 @@ def check_bigwig_chroms(paths: Sequence[str | Path], lengths: dict[str, int], fa
                 raise BPNetInputError(
                     f"chromosome {chrom!r} is in the FASTA {fasta} (and has windows) but not in the "
                     f"bigWig {path} (its chromosomes: {', '.join(list(sizes)[:5])}...); both must "
-                    "use the same genome and chromosome names"
+                    "use the same genome and chromosome names (or map them: data.chrom_aliases)"
                 )
             if sizes[chrom] != n:
                 raise BPNetInputError(
@@ -320,6 +323,7 @@ def build_dataset(
     nan_as_zero: bool = False,
     minus_strand_negative: bool = False,
     strands: int = 2,
+    chrom_aliases: Mapping[str, str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Read sequence, counts and control for every window into arrays (the dataset.npz keys).
 
@@ -341,6 +345,7 @@ def build_dataset(
             numbers; they are negated, and a positive value in them is an error
             (``data.minus_strand_negative``).
         strands: S, 2 or 1 (unstranded tasks, one track each).
+        chrom_aliases: ``{name in a bigWig: genome name}`` (``data.chrom_aliases``), or None.
 
     Returns:
         ``{"sequence": uint8 (N, W+2C), "counts": (N, W+2C, S T) smallest fitting int type,
@@ -377,7 +382,7 @@ def build_dataset(
     fa = open_fasta(fasta)
     lengths = _fasta_lengths(fa, used, windows_source)
     check_bigwig_finite(count_bigwigs + control_bigwigs, nan_as_zero, log)
-    check_bigwig_chroms(count_bigwigs + control_bigwigs, lengths, str(fasta))
+    check_bigwig_chroms(count_bigwigs + control_bigwigs, lengths, str(fasta), chrom_aliases)
     chrom_len = np.array([lengths[c] for c in chroms], dtype=np.int64)
     outside = np.flatnonzero((core_starts < 0) | (core_starts + width > chrom_len))
     if outside.size:
@@ -407,7 +412,8 @@ def build_dataset(
         # counts are 2.7 GB, and all eight tracks read before filling them held twice that.
         counts = None
         for k, path in enumerate(count_bigwigs):
-            vals = _read_by_chrom(lambda c, s, n, p=path: read_windows([p], c, s, n, dtype=np.float32)[..., 0],
+            vals = _read_by_chrom(lambda c, s, n, p=path: read_windows([p], c, s, n, dtype=np.float32,
+                                                                                aliases=chrom_aliases)[..., 0],
                                   groups, chroms, starts, length, chrom_len, 0, bar)
             negated = minus_strand_negative and k % strands == 1
             if negated:
@@ -424,7 +430,7 @@ def build_dataset(
         arrays: dict[str, np.ndarray] = {"sequence": sequence, "counts": counts}
         if control_bigwigs:
             arrays["control"] = _read_by_chrom(
-                lambda c, s, n: read_windows(control_bigwigs, c, s, n, dtype=np.float32),
+                lambda c, s, n: read_windows(control_bigwigs, c, s, n, dtype=np.float32, aliases=chrom_aliases),
                 groups, chroms, starts, length, chrom_len, 0, bar,
             )
             log.info("read control from %s", ", ".join(control_bigwigs))
@@ -540,6 +546,7 @@ def write_dataset_file(
     log: logging.Logger = logging.getLogger(__name__),
     minus_strand_negative: bool = False,
     strands: int = 2,
+    chrom_aliases: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Rule build_dataset: windows.tsv + FASTA + count (and control) bigWigs -> dataset.npz.
 
@@ -557,10 +564,12 @@ def write_dataset_file(
             (:func:`outlier_windows`); None keeps all.
         minus_strand_negative: the - strand bigWigs store reads as negative numbers.
         strands: 2 (stranded tasks) or 1 (unstranded).
+        chrom_aliases: the alias table (``data.chrom_aliases``) the bigWigs' names are read with.
 
     Returns the arrays written.
     """
     windows = load_windows(windows_path)
+    aliases = read_chrom_aliases(chrom_aliases) if chrom_aliases else None
     arrays = build_dataset(
         windows,
         fasta,
@@ -573,6 +582,7 @@ def write_dataset_file(
         nan_as_zero=bool(nan_as_zero),
         minus_strand_negative=bool(minus_strand_negative),
         strands=int(strands),
+        chrom_aliases=aliases,
     )
     if outlier_quantile is not None:
         outlier, dropped = outlier_windows(arrays["counts"], arrays["window_tasks"], list(tasks),

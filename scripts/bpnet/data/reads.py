@@ -38,6 +38,7 @@ import numpy as np
 import pyBigWig
 
 from bpnet.errors import BPNetInputError
+from bpnet.io.chroms import genome_name, read_chrom_aliases
 from bpnet.io.tracks import read_chrom_sizes
 from bpnet.progress import progress_bar
 
@@ -143,7 +144,8 @@ def check_header(path: str, header_lengths: Mapping[str, int], chrom_sizes: Mapp
         genome_names = ", ".join(list(chrom_sizes)[:3])
         raise BPNetInputError(
             f"{path}: no contig name in common with {sizes_name} (BAM: {bam_names}, ...; genome: "
-            f"{genome_names}, ...): the reads were aligned to a genome with other names"
+            f"{genome_names}, ...): the reads were aligned to a genome with other names (map them: "
+            "data.chrom_aliases)"
         )
 
 
@@ -157,6 +159,7 @@ def five_prime_counts(
     threads: int = 1,
     sizes_name: str = "the chrom sizes",
     log: logging.Logger | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], list[ReadSummary]]:
     """Count the 5' ends of the reads of ``paths`` (summed over files) per strand and contig.
 
@@ -170,6 +173,7 @@ def five_prime_counts(
         threads: decompression threads per file.
         sizes_name: how errors name the genome's sizes (the file).
         log: rule logger for progress and the per-file summary.
+        aliases: ``{contig name in the BAM: genome name}`` (``data.chrom_aliases``), or None.
 
     Returns:
         ``counts[strand][contig] = (positions, counts)``, strand ``"pos"``/``"neg"``, positions
@@ -188,10 +192,10 @@ def five_prime_counts(
         summary = ReadSummary(file=str(path))
         bam = _open(path, fasta, threads)
         try:
-            header = dict(zip(bam.references, bam.lengths))
-            check_header(path, header, chrom_sizes, sizes_name)
+            names_here = [genome_name(c, aliases) for c in bam.references]
+            check_header(path, dict(zip(names_here, bam.lengths)), chrom_sizes, sizes_name)
             # BAM contig id -> genome index (-1: not in the genome)
-            tid_map = np.array([index.get(c, -1) for c in bam.references] or [-1], dtype=np.int64)
+            tid_map = np.array([index.get(c, -1) for c in names_here] or [-1], dtype=np.int64)
             pos_buf, neg_buf = strands["pos"], strands["neg"]
             n = 0
             bar = progress_bar(log, None, f"reads of {Path(path).name}", unit="read")
@@ -333,13 +337,15 @@ def write_read_bigwigs(
     fasta: str | None = None,
     threads: int = 1,
     log: logging.Logger | None = None,
+    chrom_aliases: str | None = None,
 ) -> None:
     """Rule bam_counts: the 5'-end count bigWigs of one task's BAM/CRAM files and a summary TSV
     (one row per file: reads seen, counted and dropped by each filter)."""
     sizes = read_chrom_sizes(chrom_sizes_path)
+    aliases = read_chrom_aliases(chrom_aliases, sizes) if chrom_aliases else None
     counts, summaries = five_prime_counts(
         paths, sizes, min_mapq=min_mapq, keep_duplicates=keep_duplicates, paired_end=paired_end,
-        fasta=fasta, threads=threads, sizes_name=str(chrom_sizes_path), log=log,
+        fasta=fasta, threads=threads, sizes_name=str(chrom_sizes_path), log=log, aliases=aliases,
     )
     write_count_bigwig(out_pos, sizes, counts["pos"])
     write_count_bigwig(out_neg, sizes, counts["neg"])

@@ -48,6 +48,7 @@ from pybedtools.helpers import BEDToolsError
 from bpnet.config_check import resolve_section
 from bpnet.data.background import background_settings, gc_matched_background, log_background
 from bpnet.errors import BPNetInputError
+from bpnet.io.chroms import genome_name, read_chrom_aliases
 from bpnet.io.tracks import read_chrom_sizes
 
 WINDOW_COLUMNS = ["chrom", "start", "end", "summit", "tasks", "split", "name"]
@@ -441,7 +442,7 @@ def make_windows(
                 raise BPNetInputError(
                     f"{src} (task {task}) {share} (data.chrom_sizes; unknown contigs: {listed}; the "
                     f"genome's: {', '.join(list(chrom_sizes)[:5])}); check the chromosome naming "
-                    "('1' vs 'chr1') and the genome build"
+                    "('1' vs 'chr1': map names with data.chrom_aliases) and the genome build"
                 )
             log.warning("%s (task %s): dropped %d of %d peaks on contigs not in the chrom sizes "
                         "(%s); counted as unknown_chrom in windows_summary.tsv",
@@ -656,6 +657,7 @@ def write_peak_windows(
     fasta: str | None = None,
     seed: int | None = None,
     log: logging.Logger = logging.getLogger(__name__),
+    chrom_aliases: str | None = None,
 ) -> pd.DataFrame:
     """Rule peak_windows: the peaks of every task + chrom sizes -> windows.tsv + windows_summary.tsv.
 
@@ -668,6 +670,8 @@ def write_peak_windows(
         blacklist: a BED of regions no window may overlap, or None.
         fasta: the genome FASTA; needed only with ``windows.background.enabled``.
         seed: the config's ``seed`` (draws the background windows; default 1).
+        chrom_aliases: an alias table (``data.chrom_aliases``): peak files may name chromosomes
+            by an alias of the genome's name.
 
     Returns the windows table.
     """
@@ -677,9 +681,14 @@ def write_peak_windows(
     if background["enabled"] and fasta is None:
         raise BPNetInputError("windows.background.enabled needs the genome FASTA (data.genome_fasta)")
     chrom_sizes = read_chrom_sizes(chrom_sizes_path)
+    aliases = read_chrom_aliases(chrom_aliases, chrom_sizes) if chrom_aliases else None
     peaks = {}
     for task, path in peak_files.items():
         peaks[task] = read_peaks(path)
+        if aliases:
+            renamed = peaks[task]["chrom"].isin(list(aliases)).sum()
+            peaks[task]["chrom"] = peaks[task]["chrom"].map(lambda c: genome_name(c, aliases))
+            log.info("task %s: %d peaks on chromosomes renamed by %s", task, renamed, chrom_aliases)
         log.info("task %s: %d peaks from %s (%s)", task, len(peaks[task]), path, peaks[task].attrs["format"])
     split = {
         "valid_chroms": cfg.get("valid_chroms", ["chr2", "chr3", "chr4"]),

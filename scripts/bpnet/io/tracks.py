@@ -16,6 +16,7 @@ import pyBigWig
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bpnet.errors import BPNetInputError
+from bpnet.io.chroms import AliasedBigWig
 
 # Strand names of a task's two channels: channel 2 t is task t on +, 2 t + 1 on -. Unstranded
 # tasks have one channel, channel t, and no strand in their file names.
@@ -157,9 +158,10 @@ def bigwig_nonfinite(path: str | Path) -> str | None:
     return None
 
 
-def open_bigwig(path: str | Path):
+def open_bigwig(path: str | Path, aliases: Mapping[str, str] | None = None):
     """Open a bigWig for reading; a missing, unreadable, truncated or corrupt file is a clear
-    error (see :func:`check_bigwig_complete`)."""
+    error (see :func:`check_bigwig_complete`). With ``aliases`` (``data.chrom_aliases``) it is read
+    with the genome's chromosome names (:class:`bpnet.io.chroms.AliasedBigWig`)."""
 
     if not Path(path).exists():
         raise BPNetInputError(f"bigWig file {path} does not exist")
@@ -171,7 +173,7 @@ def open_bigwig(path: str | Path):
         raise BPNetInputError(f"cannot open {path} as a bigWig: {err}") from err
     if bw is None or not bw.isBigWig():
         raise BPNetInputError(f"{path} is not a bigWig file")
-    return bw
+    return AliasedBigWig(bw, aliases) if aliases else bw
 
 
 def _blocks(starts: np.ndarray, length: int, block_bp: int) -> Iterable[np.ndarray]:
@@ -198,6 +200,7 @@ def read_windows(
     length: int,
     dtype=np.float32,
     block_bp: int = BLOCK_BP,
+    aliases: Mapping[str, str] | None = None,
 ) -> np.ndarray:
     """Read the values of many windows from several bigWigs, block by block.
 
@@ -207,6 +210,7 @@ def read_windows(
         starts: ``(n,)`` 0-based window starts.
         length: window length in bp.
         dtype: output dtype; integer dtypes round the stored values.
+        aliases: ``{name in a file: genome name}`` (``data.chrom_aliases``), or None.
 
     Returns:
         ``(n, length, len(paths))`` values; no-data positions are 0. Each bigWig is read once per
@@ -218,7 +222,7 @@ def read_windows(
     starts = np.asarray(starts, dtype=np.int64)
     out = np.zeros((len(starts), length, len(paths)), dtype=dtype)
     for k, path in enumerate(paths):
-        bw = open_bigwig(path)
+        bw = open_bigwig(path, aliases)
         try:
             sizes = bw.chroms()
             for chrom in map(str, np.unique(chroms)):  # str: plain names in messages
