@@ -29,6 +29,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/experiments.smk"
 include: "workflow/rules/interpret.smk"
+include: "workflow/rules/variants.smk"
 include: "workflow/rules/regions.smk"
 
 

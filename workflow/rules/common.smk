@@ -352,6 +352,7 @@ def all_outputs():
     if len(EXPERIMENTS) + len(ENSEMBLES) > 1:
         out += ["results/comparison/experiments.tsv", "results/comparison/experiments.png"]
     out += all_region_outputs()  # [] unless the config has predict_regions
+    out += all_variant_outputs()  # [] unless the config has variants
     return out
 
 
@@ -649,6 +650,42 @@ def region_mem(wildcards, input):
     of 512 windows, the genome's index)."""
     bp = _region_bp(REGION_SETS[wildcards.name])
     return int(1500 + 2 * bp * 8 * len(task_names(wildcards.exp)) / 2**20)
+
+
+# ------------------------------------------------------------------- variants (variants.smk)
+
+VARIANT_SETS = config.get("variants") or {}
+
+
+def variant_outputs(exp, name):
+    """What one variants entry delivers for one experiment or ensemble."""
+    folder = f"results/{exp}/variants/{name}"
+    out = [f"{folder}/scores.tsv", f"{folder}/top_variants.png"]
+    if VARIANT_SETS[name].get("effects"):
+        out.append(f"{folder}/truth_check.tsv")
+    return out
+
+
+def all_variant_outputs():
+    """Every variants entry for every experiment and ensemble; [] without the key."""
+    exps = experiment_names() + list(ENSEMBLES)
+    return [f for exp in exps for name in VARIANT_SETS for f in variant_outputs(exp, name)]
+
+
+def variant_value(key):
+    """An input/params function: ``key`` of the job's variants entry (wildcard name)."""
+
+    def value(wildcards):
+        return VARIANT_SETS[wildcards.name].get(key)
+
+    value.__name__ = f"variant_{key}"
+    return value
+
+
+def variant_models(wildcards):
+    """The checkpoint of an experiment, or its members' for an ensemble (their outputs averaged)."""
+    members = ENSEMBLES.get(wildcards.exp, [wildcards.exp])
+    return [f"results/{m}/model/model.safetensors" for m in members]
 
 
 # --------------------------------------------------------------- interpretation (interpret.smk)

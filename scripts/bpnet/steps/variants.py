@@ -1,0 +1,256 @@
+"""Variant effects: every allele of a VCF scored by the trained model(s) (rule ``score_variants``).
+
+For each variant, the reference and alternative windows of :func:`bpnet.data.variants.variant_windows`
+(``W`` bp, the variant at ``W // 2``) are predicted in batches through the same path as rule
+predict (:func:`bpnet.steps.predict.predict_profile`: expected 5'-end counts, reverse-complement
+averaged when ``predict.reverse_complement_average`` is on; an ensemble's members averaged). Per
+variant and task, with ``ref`` / ``alt`` the predicted expected counts ``(W, S)`` of the task:
+
+- ``ref_log_counts`` / ``alt_log_counts``: ``log(1 + total)`` of the predicted reads of the window
+  (all positions and strands); ``log_counts_diff`` = alt - ref (the count head's effect; the paper's
+  count target is ``log(1 + total)``);
+- ``jsd``: Jensen-Shannon distance (natural log) between the ref and alt profiles, each normalised
+  over positions and strands: the change of shape, whatever the change of total;
+- ``max_abs_diff``: the largest change of expected reads at one base and strand;
+- ``p_counts`` / ``p_jsd``: empirical p-values of ``|log_counts_diff|`` and ``jsd`` against
+  ``null_variants`` background SNVs (random positions of the genome without N, a random other
+  base, seeded), scored the same way: ``(1 + #null >= observed) / (1 + n_null)``.
+
+Variants are scored ``CHUNK_VARIANTS`` at a time, so memory stays bounded for any VCF.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.spatial.distance import jensenshannon
+
+from bpnet.data.dataset import strands_per_task
+from bpnet.data.variants import read_vcf, variant_windows
+from bpnet.errors import BPNetInputError
+from bpnet.hardware import setup_inference
+from bpnet.io.npz import read_npz
+from bpnet.io.sequence import N_CODE, open_fasta, read_fasta_windows
+from bpnet.io.tracks import read_chrom_sizes
+from bpnet.model.weights import load_checkpoint
+from bpnet.progress import progress_bar
+from bpnet.steps.predict import predict_profile
+
+CHUNK_VARIANTS = 512
+SCORE_COLUMNS = ["ref_log_counts", "alt_log_counts", "log_counts_diff", "jsd", "max_abs_diff"]
+# pseudocount of the profiles compared by the JSD, in reads per window (a profile of 0 reads is uniform)
+_JSD_PSEUDOCOUNT = 1e-3
+
+
+def effect_scores(ref: np.ndarray, alt: np.ndarray, n_tasks: int) -> dict[str, np.ndarray]:
+    """Scores of predicted expected counts ``ref`` and ``alt`` ``(n, W, S T)``: each of
+    :data:`SCORE_COLUMNS` as ``(n, T)`` float64 (see the module docstring)."""
+    n, width, channels = ref.shape
+    s = strands_per_task(channels, n_tasks, "predicted profiles")
+    r = ref.astype(np.float64).reshape(n, width, n_tasks, s).transpose(0, 2, 1, 3).reshape(n, n_tasks, width * s)
+    a = alt.astype(np.float64).reshape(n, width, n_tasks, s).transpose(0, 2, 1, 3).reshape(n, n_tasks, width * s)
+    ref_log, alt_log = np.log1p(r.sum(axis=2)), np.log1p(a.sum(axis=2))
+    rp = (r + _JSD_PSEUDOCOUNT / r.shape[2])
+    ap = (a + _JSD_PSEUDOCOUNT / a.shape[2])
+    jsd = jensenshannon(rp, ap, axis=2)  # scipy normalises each distribution
+    return {"ref_log_counts": ref_log, "alt_log_counts": alt_log, "log_counts_diff": alt_log - ref_log,
+            "jsd": np.nan_to_num(jsd), "max_abs_diff": np.abs(a - r).max(axis=2)}
+
+
+def predict_windows(models: Sequence[Any], codes: np.ndarray, device, rc_average: bool,
+                    log: logging.Logger | None = None) -> np.ndarray:
+    """Expected counts ``(n, W, C)`` of ``codes`` ``(n, W)``: the mean over ``models`` (an ensemble)."""
+    out = None
+    for model in models:
+        prof = predict_profile(model, codes, None, device=device, rc_average=rc_average)
+        out = prof if out is None else out + prof
+    return out / len(models)
+
+
+def score_alleles(models: Sequence[Any], ref_codes: np.ndarray, alt_codes: np.ndarray, n_tasks: int, device,
+                  rc_average: bool = False, progress=None) -> dict[str, np.ndarray]:
+    """:func:`effect_scores` of every ref/alt window pair, :data:`CHUNK_VARIANTS` pairs at a time;
+    ``progress.update(k)`` after each chunk."""
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in SCORE_COLUMNS}
+    for lo in range(0, len(ref_codes), CHUNK_VARIANTS):
+        sl = slice(lo, lo + CHUNK_VARIANTS)
+        both = np.concatenate([ref_codes[sl], alt_codes[sl]])  # one pass over ref and alt windows
+        pred = predict_windows(models, both, device, rc_average)
+        k = len(ref_codes[sl])
+        for name, value in effect_scores(pred[:k], pred[k:], n_tasks).items():
+            parts[name].append(value)
+        if progress is not None:
+            progress.update(k)
+    return {name: np.concatenate(v) if v else np.zeros((0, n_tasks)) for name, v in parts.items()}
+
+
+def background_snvs(fasta, chrom_sizes: Mapping[str, int], n: int, width: int, seed: int) -> pd.DataFrame:
+    """``n`` random SNVs (variants table as :func:`bpnet.data.variants.read_vcf`): positions drawn
+    uniformly over the genome (chromosomes of at least ``width`` bp, at least ``width`` from their
+    ends) at a base that is not N, the alt a random other base; seeded."""
+    rng = np.random.default_rng(seed)
+    chroms = [c for c, size in chrom_sizes.items() if size > 3 * width]
+    if not chroms:
+        raise BPNetInputError(f"no chromosome longer than {3 * width} bp to draw background variants from")
+    lengths = np.array([chrom_sizes[c] - 2 * width for c in chroms], dtype=np.float64)
+    rows: list[tuple] = []
+    bases = "ACGT"
+    for _ in range(20):  # redraw positions that hit N
+        need = n - len(rows)
+        if need <= 0:
+            break
+        which = rng.choice(len(chroms), size=2 * need, p=lengths / lengths.sum())
+        offsets = (rng.random(2 * need) * lengths[which]).astype(np.int64) + width
+        shifts = rng.integers(1, 4, size=2 * need)
+        for c, off, shift in zip(which, offsets, shifts):
+            code = int(read_fasta_windows(fasta, chroms[c], np.array([off]), 1)[0, 0])
+            if code == N_CODE:
+                continue
+            ref, alt = bases[code], bases[(code + int(shift)) % 4]
+            rows.append((chroms[c], int(off) + 1, f"null{len(rows)}", ref, alt, 0))
+            if len(rows) == n:
+                break
+    if len(rows) < n:
+        raise BPNetInputError(f"could not draw {n} background variants outside N bases")
+    return pd.DataFrame(rows, columns=["chrom", "pos", "id", "ref", "alt", "line"])
+
+
+def empirical_p(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """``(1 + #null >= observed) / (1 + n_null)`` per column: ``observed`` ``(n, T)``, ``null`` ``(m, T)``."""
+    out = np.empty(observed.shape, dtype=np.float64)
+    for t in range(observed.shape[1]):
+        ranked = np.sort(null[:, t])
+        out[:, t] = (1 + len(ranked) - np.searchsorted(ranked, observed[:, t], side="left")) / (1 + len(ranked))
+    return out
+
+
+def score_variants(
+    vcf: str,
+    fasta_path: str,
+    chrom_sizes_path: str,
+    models: Sequence[str],
+    dataset: str,
+    tasks: Sequence[str],
+    out_tsv: str,
+    out_plot: str,
+    settings: Mapping[str, Any],
+    seed: int = 1,
+    device: str = "auto",
+    kernels: str = "auto",
+    threads: int = 1,
+    rc_average: bool = False,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> pd.DataFrame:
+    """Rule ``score_variants``: every allele of ``vcf`` scored by ``models`` (one, or an ensemble's
+    members) -> ``out_tsv`` (one row per variant and task) and ``out_plot`` (the top variants'
+    ref and alt profiles). ``settings``: the ``variant_scoring`` section (``null_variants``,
+    ``plot_variants``, ``plot_flank``)."""
+    tasks = list(tasks)
+    sizes = read_chrom_sizes(chrom_sizes_path)
+    width = int(read_npz(dataset, ["width"], "dataset", "build_dataset")["width"])
+    nets = []
+    for path in models:
+        net = load_checkpoint(path)
+        if list(net.config.tasks) != tasks:
+            raise BPNetInputError(f"checkpoint {path} predicts tasks {list(net.config.tasks)}, but data.tasks is "
+                                  f"{tasks}; retrain the model")
+        if net.config.use_control:
+            raise BPNetInputError(
+                f"checkpoint {path} uses a control track, which a variant's alternative allele does not have: "
+                "score variants with a model trained without control (model.use_control: false)")
+        nets.append(net)
+    dev = None
+    for net in nets:
+        dev = setup_inference(net, device, kernels, threads, log if dev is None else None)
+    fa = open_fasta(fasta_path)
+    try:
+        variants = read_vcf(vcf, sizes, fa, log)
+        ref_codes, alt_codes, _ = variant_windows(fa, sizes, variants, width)
+        n_null = int(settings.get("null_variants", 1000))
+        null = background_snvs(fa, sizes, n_null, width, seed) if n_null else None
+        null_ref, null_alt = (variant_windows(fa, sizes, null, width)[:2] if null is not None else (None, None))
+    finally:
+        fa.close()
+    n = len(variants) + (n_null or 0)
+    t0 = time.perf_counter()
+    with progress_bar(log, n, "score variants", unit="variant") as bar:
+        scores = score_alleles(nets, ref_codes, alt_codes, len(tasks), dev, rc_average, bar)
+        null_scores = (score_alleles(nets, null_ref, null_alt, len(tasks), dev, rc_average, bar)
+                       if null is not None else None)
+    seconds = time.perf_counter() - t0
+    log.info("scored %d variants and %d background variants with %d model(s) in %.1f s: %.1f variants/s "
+             "(ref and alt windows of %d bp%s)", len(variants), n_null, len(nets), seconds, n / seconds,
+             width, ", reverse-complement averaged" if rc_average else "")
+    table = variant_table(variants, tasks, scores, null_scores)
+    table.to_csv(out_tsv, sep="\t", index=False, float_format="%.6g")
+    plot_top_variants(nets, fasta_path, sizes, variants, table, tasks, width, dev, rc_average, out_plot,
+                      int(settings.get("plot_variants", 6)), int(settings.get("plot_flank", 100)))
+    return table
+
+
+def variant_table(variants: pd.DataFrame, tasks: Sequence[str], scores: Mapping[str, np.ndarray],
+                  null_scores: Mapping[str, np.ndarray] | None) -> pd.DataFrame:
+    """One row per variant and task (variant-major, tasks in order), with the p-values."""
+    n, t = len(variants), len(tasks)
+    table = variants.drop(columns=["line"]).loc[np.repeat(np.arange(n), t)].reset_index(drop=True)
+    table.insert(5, "task", np.tile(np.asarray(tasks, dtype=object), n))
+    for name in SCORE_COLUMNS:
+        table[name] = scores[name].reshape(-1)
+    if null_scores is not None:
+        table["p_counts"] = empirical_p(np.abs(scores["log_counts_diff"]), np.abs(null_scores["log_counts_diff"])).reshape(-1)
+        table["p_jsd"] = empirical_p(scores["jsd"], null_scores["jsd"]).reshape(-1)
+    return table
+
+
+def plot_top_variants(models, fasta_path: str, sizes: Mapping[str, int], variants: pd.DataFrame,
+                      table: pd.DataFrame, tasks: Sequence[str], width: int, device, rc_average: bool,
+                      path: str | Path, n: int, flank: int) -> None:
+    """Ref and alt predicted profiles of the ``n`` variants with the largest ``|log_counts_diff|``
+    (any task): one row per variant, one column per task, +-``flank`` bp around the variant, the
+    + strand up and the - strand down."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = len(tasks)
+    effect = np.abs(table["log_counts_diff"].to_numpy().reshape(len(variants), t)).max(axis=1)
+    top = np.argsort(-effect, kind="stable")[:max(n, 1)]
+    fa = open_fasta(fasta_path)
+    try:
+        ref_codes, alt_codes, _ = variant_windows(fa, sizes, variants.iloc[top].reset_index(drop=True), width)
+    finally:
+        fa.close()
+    pred = predict_windows(models, np.concatenate([ref_codes, alt_codes]), device, rc_average)
+    ref, alt = pred[:len(top)], pred[len(top):]
+    s = ref.shape[2] // t
+    centre = width // 2
+    lo, hi = max(0, centre - flank), min(width, centre + flank + 1)
+    x = np.arange(lo, hi) - centre
+    fig, axes = plt.subplots(len(top), t, figsize=(3.6 * t, 2.2 * len(top)), squeeze=False, sharex=True)
+    for i, row in enumerate(top):
+        v = variants.iloc[row]
+        for j, task in enumerate(tasks):
+            ax = axes[i, j]
+            for k in range(s):
+                sign = -1 if k == 1 else 1
+                ax.plot(x, sign * ref[i, lo:hi, s * j + k], color="0.45", lw=1, label="ref" if k == 0 else None)
+                ax.plot(x, sign * alt[i, lo:hi, s * j + k], color="C3", lw=1, label="alt" if k == 0 else None)
+            ax.axvline(0, color="C0", lw=0.6, ls=":")
+            ax.axhline(0, color="k", lw=0.4)
+            d = table["log_counts_diff"].iat[row * t + j]
+            ax.set_title(f"{task}: {v['chrom']}:{v['pos']} {v['ref'][:6]}>{v['alt'][:6]}  "
+                         f"log-count change {d:+.2f}", fontsize=8)
+            if j == 0:
+                ax.set_ylabel("predicted reads" + (" (+ up, - down)" if s == 2 else ""), fontsize=8)
+            if i == len(top) - 1:
+                ax.set_xlabel("bp from the variant", fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
