@@ -2,6 +2,7 @@
 SNVs and indels at chromosome edges, REF checks, and scores against direct predictions."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bpnet.data.variants import read_vcf, variant_windows
@@ -154,3 +155,24 @@ def test_background_snvs_and_empirical_p(fasta):
         assert ref_at(v["chrom"], v["pos"]) == v["ref"] and v["alt"] != v["ref"] and v["alt"] in "ACGT"
     null = np.array([[0.1], [0.2], [0.3], [0.4]])
     assert empirical_p(np.array([[0.05], [0.3], [9.0]]), null)[:, 0].tolist() == [1.0, 3 / 5, 1 / 5]
+
+
+def test_truth_check_correlates_and_separates():
+    from bpnet.steps.variants import truth_check
+
+    rng = np.random.default_rng(0)
+    n = 60
+    kinds = np.array(["motif_break"] * 20 + ["neutral_background"] * 30 + ["motif_create"] * 10)
+    planted = np.where(kinds == "motif_break", -1.0, np.where(kinds == "motif_create", 0.8, 0.0)) + rng.normal(0, 0.05, n)
+    base = {"chrom": "chr1", "ref": "A", "alt": "C"}
+    effects = pd.DataFrame({**base, "pos": np.arange(n) + 1, "task": "T", "kind": kinds, "planted_effect": planted})
+    scores = effects[["chrom", "pos", "ref", "alt", "task"]].assign(log_counts_diff=planted * 0.5 + rng.normal(0, 0.01, n))
+    table = truth_check(scores, effects).set_index("task")
+    assert table.loc["T", "pearson"] > 0.99 and table.loc["T", "auroc_break"] == 1.0
+    assert table.loc["all", "n_break"] == 20 and table.loc["all", "n_neutral"] == 30
+    shuffled = scores.assign(log_counts_diff=rng.permutation(scores["log_counts_diff"].to_numpy()))
+    assert abs(truth_check(shuffled, effects).set_index("task").loc["T", "pearson"]) < 0.5
+    with pytest.raises(BPNetInputError, match=r"lacks the column\(s\) \['planted_effect'\]"):
+        truth_check(scores, effects.drop(columns="planted_effect"))
+    with pytest.raises(BPNetInputError, match=r"no scored variant is in"):
+        truth_check(scores.assign(chrom="chr9"), effects)

@@ -46,3 +46,24 @@ rule score_variants:
         rc_average=exp_value("predict", "reverse_complement_average"),
     script:
         "../../scripts/score_variants.py"
+
+
+rule variant_truth_check:
+    # variants entries with `effects` (planted effects: the simulated truth)
+    input:
+        scores=rules.score_variants.output.scores,
+        effects=variant_value("effects"),
+    output:
+        table="results/{exp}/variants/{name}/truth_check.tsv",
+    log:
+        "logs/{exp}/variant_truth_check/{name}.log",
+    wildcard_constraints:
+        name=_alternatives(VARIANT_SETS),
+    conda:
+        "../../envs/bpnet.yaml"
+    threads: 1
+    resources:
+        mem_mb=scaled_mem(input_mem(10, floor=1000)),
+        runtime=10,
+    script:
+        "../../scripts/variant_truth_check.py"

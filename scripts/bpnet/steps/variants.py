@@ -254,3 +254,62 @@ def plot_top_variants(models, fasta_path: str, sizes: Mapping[str, int], variant
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# Checked against planted effects (the simulated truth)
+# --------------------------------------------------------------------------------------------
+
+TRUTH_KEYS = ["chrom", "pos", "ref", "alt", "task"]
+
+
+def truth_check(scores: pd.DataFrame, effects: pd.DataFrame, effects_name: str = "the effects table") -> pd.DataFrame:
+    """Predicted against planted variant effects, per task and over all tasks (``task`` ``all``).
+
+    Args:
+        scores: rule score_variants' table.
+        effects: one row per variant and task with :data:`TRUTH_KEYS`, ``kind`` and
+            ``planted_effect`` (``log((1 + alt) / (1 + ref))`` of the noise-free expected reads).
+
+    Returns:
+        rows ``task``, ``n``, ``pearson`` and ``spearman`` (predicted ``log_counts_diff`` vs
+        ``planted_effect``), ``auroc_break`` (``-log_counts_diff`` separating variants whose kind
+        breaks a motif, i.e. names ``break`` or ``destroy``, from neutral ones; NaN without both),
+        ``n_break``, ``n_neutral``.
+    """
+    from scipy.stats import pearsonr, spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    missing = [c for c in [*TRUTH_KEYS, "kind", "planted_effect"] if c not in effects.columns]
+    if missing:
+        raise BPNetInputError(f"{effects_name} lacks the column(s) {missing}")
+    merged = scores.merge(effects[[*TRUTH_KEYS, "kind", "planted_effect"]], on=TRUTH_KEYS, how="inner")
+    if merged.empty:
+        raise BPNetInputError(f"no scored variant is in {effects_name} (matched on {', '.join(TRUTH_KEYS)})")
+    rows = []
+    for task, part in [*merged.groupby("task", sort=False), ("all", merged)]:
+        pred, planted = part["log_counts_diff"].to_numpy(), part["planted_effect"].to_numpy()
+        kind = part["kind"].astype(str).str.lower()
+        breaks = kind.str.contains("break|destroy").to_numpy()
+        neutral = kind.str.startswith("neutral").to_numpy()
+        varied = len(part) > 2 and np.ptp(pred) > 0 and np.ptp(planted) > 0
+        sel = breaks | neutral
+        auroc = (roc_auc_score(breaks[sel], -pred[sel]) if breaks.any() and neutral.any() else np.nan)
+        rows.append({"task": task, "n": len(part),
+                     "pearson": pearsonr(pred, planted)[0] if varied else np.nan,
+                     "spearman": spearmanr(pred, planted)[0] if varied else np.nan,
+                     "auroc_break": auroc, "n_break": int(breaks.sum()), "n_neutral": int(neutral.sum())})
+    return pd.DataFrame(rows)
+
+
+def write_truth_check(scores_path: str, effects_path: str, out_path: str,
+                      log: logging.Logger = logging.getLogger(__name__)) -> pd.DataFrame:
+    """Rule ``variant_truth_check``: :func:`truth_check` of a scores table against an effects table."""
+    scores = pd.read_csv(scores_path, sep="\t")
+    effects = pd.read_csv(effects_path, sep="\t")
+    table = truth_check(scores, effects, str(effects_path))
+    table.to_csv(out_path, sep="\t", index=False, float_format="%.4f")
+    for row in table.itertuples():
+        log.info("%-6s n %5d  Pearson %.3f  Spearman %.3f  auROC (motif-breaking vs neutral) %.3f", row.task,
+                 row.n, row.pearson, row.spearman, row.auroc_break)
+    return table
