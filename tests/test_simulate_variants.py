@@ -284,7 +284,7 @@ def test_no_variants_asked_for_gives_empty_files(small_dataset, tmp_path):
     assert list(pd.read_csv(paths["effects"], sep="\t").columns) == EFFECT_COLUMNS
 
 
-def test_the_variants_section_does_not_change_the_dataset_defaults():
+def test_the_variants_section_defaults_give_a_few_hundred():
     # the dataset's settings are the section without `variants` (rule simulate_dataset's params)
     defaults = resolve_config({})
     assert set(defaults["variants"]) == {"destroy", "create", "neutral_peak", "neutral_background", "indels",
