@@ -201,6 +201,13 @@ def source_value(key):
     return value
 
 
+def dataset_simulation(wildcards):
+    """The ``simulation`` section without ``variants`` (the truth VCF's keys), as the dataset's
+    params: the very params of datasets simulated before that section existed, so that adding it,
+    or changing it, remakes none."""
+    return {key: value for key, value in config["simulation"].items() if key != "variants"}
+
+
 def reads_mem(wildcards, input):
     """bam_counts holds the distinct 5' positions of its reads: memory by the reads counted (from
     the BAM index, or the file size), as measured (bpnet/data/reads.py)."""

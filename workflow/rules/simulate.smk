@@ -4,6 +4,7 @@
 # Everything follows from config section `simulation` (seed and scale, defaults in the schema);
 # config/config.yaml's `data:` points at these files, so the first rule to run is this one.
 # The outputs are the package's layout (bpnet.simulate.files.output_paths; the script checks).
+# Rule simulate_variants adds the truth VCF, asked for by path (bpnet.simulate.variants).
 
 from bpnet.io.tracks import STRANDS
 from bpnet.simulate.binding import TFS
@@ -39,6 +40,39 @@ rule simulate_dataset:
         mem_mb=scaled_mem(int(1000 + 150 * config["simulation"]["scale"])),
         runtime=int(10 + 3 * config["simulation"]["scale"]),
     params:
-        simulation=lookup(dpath="simulation", within=config),
+        # the section without `variants` (rule simulate_variants' keys): the same params as before
+        # that section existed, so no dataset is remade for it
+        simulation=dataset_simulation,
     script:
         "../../scripts/simulate_dataset.py"
+
+
+# The truth VCF: variants whose planted effect on each TF's expected reads (over windows.width bp
+# around the variant) follows from the simulator's rules (bpnet.simulate.variants). Not part of
+# the default target: ask for results/simulated/truth/variants.vcf.gz.
+rule simulate_variants:
+    input:
+        fasta=f"{SIMULATED}/genome.fa",
+        fai=f"{SIMULATED}/genome.fa.fai",
+        instances=f"{SIMULATED}/truth/instances.tsv.gz",
+    output:
+        vcf=f"{SIMULATED}/truth/variants.vcf.gz",
+        tbi=f"{SIMULATED}/truth/variants.vcf.gz.tbi",
+        effects=f"{SIMULATED}/truth/variant_effects.tsv.gz",
+    log:
+        "logs/simulate_variants.log",
+    benchmark:
+        f"{SIMULATED}/benchmarks/simulate_variants.tsv"
+    conda:
+        "../../envs/bpnet.yaml"
+    threads: 1
+    resources:
+        # the loci and their instances made again (~2 MB x scale) and a few hundred loci' frames;
+        # 374 variants at scale 0.3 take 4 s
+        mem_mb=scaled_mem(int(1000 + 20 * config["simulation"]["scale"])),
+        runtime=int(5 + config["simulation"]["scale"]),
+    params:
+        simulation=lookup(dpath="simulation", within=config),
+        width=lookup(dpath="windows/width", within=config),
+    script:
+        "../../scripts/simulate_variants.py"

@@ -32,6 +32,11 @@ The modules, each using only those listed above it:
   peaks, the oracle's scores).
 - :mod:`~bpnet.simulate.generate`: :func:`~bpnet.simulate.generate.simulate_dataset`, every stage
   in order, the files and the logged summary.
+- :mod:`~bpnet.simulate.variants`: :func:`~bpnet.simulate.variants.simulate_variants` (rule
+  ``simulate_variants``, asked for by path): ``truth/variants.vcf.gz`` and
+  ``truth/variant_effects.tsv.gz``, variants whose planted effect follows from the stages above
+  (the loci and cut bias made again from the seed, the expected tracks of the reference and the
+  alternative sequence).
 
 The generative model (every step is a deterministic function of the sequence except the read
 sampling, so a sequence model can in principle reach the oracle):
