@@ -25,7 +25,9 @@ def variant_run(tmp_path_factory):
     lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1>", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
     lines += [f"chr1\t{pos}\tv{i}\t{ref}\t{alt}\t.\t.\t." for i, (pos, ref, alt) in enumerate(records)]
     (work / "mine.vcf").write_text("\n".join(lines) + "\n")
-    cfg["variants"] = {"mine": {"vcf": str(work / "mine.vcf")}}
+    truth = "results/simulated/truth"
+    cfg["variants"] = {"mine": {"vcf": str(work / "mine.vcf")},
+                       "truth": {"vcf": f"{truth}/variants.vcf.gz", "effects": f"{truth}/variant_effects.tsv.gz"}}
     cfg["variant_scoring"] = {"null_variants": 40, "plot_variants": 2}
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
     result = snakemake(work, config, "score_variants_all")
@@ -45,3 +47,15 @@ def test_a_vcf_is_scored_per_allele_and_task(variant_run):
     assert (out / "top_variants.png").stat().st_size > 1000
     log = (variant_run / "logs/tiny/score_variants/mine.log").read_text()
     assert "variants/s" in log and "finished" in log
+
+
+@pytest.mark.slow
+def test_the_simulated_truth_variants_are_checked_against_their_planted_effects(variant_run):
+    out = variant_run / "results/tiny/variants/truth"
+    effects = pd.read_csv(variant_run / "results/simulated/truth/variant_effects.tsv.gz", sep="\t")
+    scores = pd.read_csv(out / "scores.tsv", sep="\t")
+    assert len(scores) == len(effects)  # every truth variant scored, for every task
+    check = pd.read_csv(out / "truth_check.tsv", sep="\t").set_index("task")
+    assert list(check.index) == ["Oct4", "Sox2", "Nanog", "Klf4", "all"]
+    assert check.loc["all", "n"] == len(effects) and check.loc["all", "n_break"] > 0 and check.loc["all", "n_neutral"] > 0
+    assert check[["pearson", "spearman", "auroc_break"]].notna().all().all()
