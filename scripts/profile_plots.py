@@ -9,9 +9,10 @@ def main(smk, log):
         dict(zip(smk.params.names, smk.input.predictions, strict=True)),
         smk.params.tasks,
         smk.params.evaluation["splits"],
-        smk.params.n_windows,
+        smk.params.plots["profile_windows"],
         smk.output.plot,
         log=log,
+        flank=smk.params.plots["profile_flank"],
     )
 
 

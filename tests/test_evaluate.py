@@ -332,6 +332,47 @@ def test_top_peak_rows_picks_the_windows_with_most_reads_per_task(files):
     assert set(top_peak_rows(ds, test_rows[:1], "test", 3).ravel()) == {test_rows[0]}
 
 
+def test_top_peak_rows_are_distinct_windows(files):
+    """A window overlapping one already picked (a summit a few bp away, the same reads) is passed over."""
+    ds, preds = _load_all(files)
+    test_rows = np.flatnonzero(SPLITS == "test")
+    best = top_peak_rows(ds, preds["model"][0], "test", 1)[0, 0]
+    start = np.asarray(ds.start).copy()
+    chrom = np.asarray(ds.chrom).astype(str).copy()
+    twin = next(r for r in test_rows if r != best)
+    start[twin], chrom[twin] = start[best] + 3, chrom[best]
+    moved = SimpleNamespace(**{k: getattr(ds, k) for k in ("counts", "split", "extra_context", "width", "tasks")},
+                            start=start, chrom=chrom)
+    top = top_peak_rows(moved, preds["model"][0], "test", 3)
+    for t in range(len(TASKS)):
+        picked = [r for r in top[t] if r >= 0]
+        for a in picked:
+            for b in picked:
+                assert a == b or chrom[a] != chrom[b] or abs(start[a] - start[b]) >= ds.width
+
+
+def test_profile_plot_zooms_on_the_summit_with_both_strands_and_labelled_axes(files):
+    import matplotlib.pyplot as plt
+
+    from bpnet.steps.evaluate import draw_top_peaks
+
+    ds, preds = _load_all(files)
+    fig, top = draw_top_peaks(ds, preds, TASKS, "test", 2, flank=10)
+    axes = np.array(fig.axes[:2 * len(TASKS)]).reshape(2, len(TASKS))
+    for ax in axes.ravel():
+        assert ax.get_xlim() == (-10, 10)
+        fills = [p for p in ax.patches]
+        assert len(fills) == 2  # observed + and - strand
+        assert fills[0].get_facecolor()[:3] != fills[1].get_facecolor()[:3]
+        assert len(ax.lines) >= 4 + 1  # model and oracle, each strand, plus the zero line
+        assert ax.get_ylim()[0] < 0 < ax.get_ylim()[1]
+        assert ":" in ax.get_title() and "reads" in ax.get_title()
+    assert axes[0, 0].get_ylabel() and axes[-1, 0].get_xlabel()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["observed +", "observed -", "model", "oracle"]
+    plt.close(fig)
+
+
 def test_plot_top_peaks_writes_a_png(files, tmp_path):
     ds, preds = _load_all(files)
     out = tmp_path / "top_peaks.png"

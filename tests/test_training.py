@@ -373,3 +373,23 @@ def test_auto_count_weight_of_some_rows_read_in_chunks(monkeypatch):
     monkeypatch.setattr("bpnet.io.npz.CHUNK_ROWS", 4)
     assert auto_count_weight(counts, rows=rows) == auto_count_weight(counts[rows])
     assert auto_count_weight(counts, rows=rows) != auto_count_weight(counts[:10])
+
+
+def test_training_curve_labels_whole_epochs_and_marks_the_refit():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from bpnet.steps.training import draw_history
+
+    history = pd.DataFrame({"epoch": [1, 2, 3], **{f"{p}_{t}": [3.0, 2.0, 2.5] for p in ("train", "valid")
+                                                       for t in ("loss", "profile", "count")}})
+    fig = draw_history(history, {"valid_count_mse_before": 2.5, "valid_count_mse_after": 1.2, "alpha": 1.0})
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert ax.get_xlabel() == "epoch" and ax.get_ylabel()
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert all(float(t).is_integer() for t in ticks)
+    star = [ln for ln in fig.axes[2].lines if ln.get_marker() == "*"]
+    assert len(star) == 1 and star[0].get_xdata()[0] == 2 and star[0].get_ydata()[0] == 1.2
+    assert any("refit" in t.get_text() for t in fig.axes[2].get_legend().get_texts())
+    plt.close(fig)

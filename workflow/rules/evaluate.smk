@@ -91,6 +91,6 @@ rule profile_plots:
         evaluation=exp_value("evaluation"),
         tasks=tasks_of,
         names=scored_models,
-        n_windows=3,
+        plots=exp_value("plots"),
     script:
         "../../scripts/profile_plots.py"

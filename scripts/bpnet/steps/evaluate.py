@@ -480,17 +480,20 @@ def plot_metrics(
 
 
 def top_peak_rows(dataset: Any, index: np.ndarray, split: str, n: int) -> np.ndarray:
-    """The ``n`` windows of ``split`` with the most observed reads, per task.
+    """The ``n`` distinct windows of ``split`` with the most observed reads, per task.
 
     Args:
-        dataset: the loaded dataset (``counts`` ``(N, W + 2C, 2T)``, ``split`` ``(N,)``).
+        dataset: the loaded dataset (``counts`` ``(N, W + 2C, S T)``, ``split`` ``(N,)``).
         index: ``(M,)`` dataset rows that have predictions; only these are candidates.
         split: the split to pick from.
         n: windows per task.
 
     Returns:
-        int64 ``(T, k)`` dataset rows, ``k = min(n, windows of the split)``, most reads first
-        (both strands of the task's core window summed; ties keep dataset order).
+        int64 ``(T, k)`` dataset rows, ``k = min(n, windows of the split)``, most reads first (the
+        task's core window summed over positions and strands; ties keep dataset order). A window
+        whose core overlaps one already picked for the task is passed over (peaks of several
+        tasks, or summits a few bp apart, make overlapping windows with the same reads); a task
+        with fewer distinct windows is padded with -1.
     """
     splits = np.asarray(dataset.split).astype(str)
     index = np.asarray(index, dtype=np.int64)
@@ -499,30 +502,38 @@ def top_peak_rows(dataset: Any, index: np.ndarray, split: str, n: int) -> np.nda
     counts = np.asarray(dataset.counts)
     s = _strands(dataset)
     n_tasks = counts.shape[-1] // s
+    chrom, start = np.asarray(dataset.chrom).astype(str)[rows], np.asarray(dataset.start, dtype=np.int64)[rows]
     # (m, W, T, S) summed over positions and strands; int64 so that negating cannot wrap
     totals = counts[rows, c:c + w].reshape(len(rows), w, n_tasks, s).sum(axis=(1, 3), dtype=np.int64)
-    order = np.argsort(-totals, axis=0, kind="stable")[:n]  # (k, T)
-    return rows[order].T
+    k = min(n, len(rows))
+    out = np.full((n_tasks, k), -1, dtype=np.int64)
+    for t in range(n_tasks):
+        picked: list[int] = []
+        for i in np.argsort(-totals[:, t], kind="stable"):
+            if len(picked) == k:
+                break
+            if any(chrom[j] == chrom[i] and abs(start[j] - start[i]) < w for j in picked):
+                continue
+            picked.append(int(i))
+        out[t, :len(picked)] = rows[picked]
+    return out
 
 
-def plot_top_peaks(
+# Line styles of the prediction sets in the profile plots: the model solid on top, the oracle dashed.
+_PRED_STYLES = [("C3", "-", 1.3, 4), ("0.15", "--", 1.0, 3), ("C2", ":", 1.0, 3), ("C4", "-.", 1.0, 3)]
+# + and - strand of the observed reads
+_STRAND_COLOURS = ("#4C72B0", "#DD8452")
+
+
+def draw_top_peaks(
     dataset: Any,
     predictions: Mapping[str, tuple[np.ndarray, np.ndarray]],
     tasks: Sequence[str],
     split: str,
     n: int,
-    path: str | Path,
-) -> np.ndarray:
-    """Observed vs predicted profiles at the ``n`` windows of ``split`` with the most reads.
-
-    One panel per task (columns) and rank (rows). Observed 5'-end counts are bars, + strand up and
-    - strand mirrored down; each prediction set (``{name: (index (M,), profile (M, W, 2T))}``) is a
-    line in expected counts on the same scale. Windows are chosen among the rows every prediction
-    set covers.
-
-    Returns:
-        the plotted dataset rows, int64 ``(T, k)`` as :func:`top_peak_rows`.
-    """
+    flank: int = 100,
+):
+    """The figure of :func:`plot_top_peaks` and its rows: ``(matplotlib Figure, rows (T, k))``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -543,43 +554,76 @@ def plot_top_peaks(
     chrom, start = np.asarray(dataset.chrom).astype(str), np.asarray(dataset.start)
     k = max(top.shape[1], 1)
     s = _strands(dataset)
-    fig, axes = plt.subplots(k, len(tasks), figsize=(3.8 * len(tasks), 2.4 * k), squeeze=False,
-                             sharex=True)
-    x = np.arange(w) + 0.5  # base centres
-    edges = np.arange(w + 1)
+    centre = w // 2  # windows are centred on the summit
+    lo, hi = max(0, centre - flank), min(w, centre + flank)
+    edges = np.arange(lo, hi + 1) - centre
+    x = np.arange(lo, hi) - centre + 0.5  # base centres
+    fig, axes = plt.subplots(k, len(tasks), figsize=(3.4 * len(tasks), 2.3 * k), squeeze=False, sharex=True)
     for j, task in enumerate(tasks):
         for i in range(k):
             ax = axes[i, j]
-            if i >= top.shape[1]:
+            row = top[j, i] if i < top.shape[1] else -1
+            if row < 0:
                 ax.set_axis_off()
                 continue
-            row = top[j, i]
-            obs = counts[row, c:c + w, s * j:s * j + s].astype(np.float32)
-            # stairs draw one artist per strand (bar() would draw W rectangles)
-            ax.stairs(obs[:, 0], edges, fill=True, color="0.6", label="observed")
-            if s == 2:
-                ax.stairs(-obs[:, 1], edges, fill=True, color="0.6")
-            for m, name in enumerate(names):
-                pred = predictions[name][1][lookups[name][row], :, s * j:s * j + s]
-                ax.plot(x, pred[:, 0], color=f"C{m}", lw=1, label=name)
-                if s == 2:
-                    ax.plot(x, -pred[:, 1], color=f"C{m}", lw=1)
+            obs = counts[row, c + lo:c + hi, s * j:s * j + s].astype(np.float32)
+            preds = [predictions[name][1][lookups[name][row], lo:hi, s * j:s * j + s] for name in names]
+            for strand in range(s):
+                sign = -1.0 if strand == 1 else 1.0
+                label = ("observed +", "observed -")[strand] if s == 2 else "observed"
+                ax.stairs(sign * obs[:, strand], edges, fill=True, color=_STRAND_COLOURS[strand], alpha=0.45,
+                          lw=0, label=label)
+                for m, (name, pred) in enumerate(zip(names, preds)):
+                    colour, style, width, z = _PRED_STYLES[m % len(_PRED_STYLES)]
+                    ax.plot(x, sign * pred[:, strand], color=colour, ls=style, lw=width, zorder=z,
+                            label=name if strand == 0 else None)
+            top_y = max(float(obs[:, 0].max()), *(float(p[:, 0].max()) for p in preds), 1.0)
+            bottom = max(float(obs[:, 1].max()), *(float(p[:, 1].max()) for p in preds), 1.0) if s == 2 else 0
+            ax.set_ylim(-1.1 * bottom, 1.1 * top_y)
+            ax.set_xlim(edges[0], edges[-1])
             ax.axhline(0, color="k", lw=0.5)
-            ax.set_title(f"{task} #{i + 1}: {chrom[row]}:{int(start[row])}-{int(start[row]) + w} "
-                         f"({int(obs.sum())} reads)", fontsize=8)
+            g0 = int(start[row]) + lo
+            ax.set_title(f"{task} #{i + 1}  {chrom[row]}:{g0:,}-{g0 + hi - lo:,}  "
+                         f"({int(counts[row, c:c + w, s * j:s * j + s].sum())} reads)", fontsize=8)
+            ax.tick_params(labelsize=7)
             if j == 0:
-                ax.set_ylabel("counts (+ up, - down)" if s == 2 else "counts", fontsize=8)
-            if i == top.shape[1] - 1:
-                ax.set_xlabel(f"position in window (bp, {split})", fontsize=8)
-    axes[0, 0].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+                ax.set_ylabel("reads per bp" + (" (+ up, - down)" if s == 2 else ""), fontsize=8)
+            if i == k - 1:
+                ax.set_xlabel(f"bp from the summit ({split} windows)", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda h: (not labels[h].startswith("observed"), h))
+    fig.legend([handles[h] for h in order], [labels[h] for h in order], loc="lower center", ncol=len(labels),
+               fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig, top
+
+
+def plot_top_peaks(
+    dataset: Any,
+    predictions: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    tasks: Sequence[str],
+    split: str,
+    n: int,
+    path: str | Path,
+    flank: int = 100,
+) -> np.ndarray:
+    """Observed vs predicted profiles at the ``n`` distinct windows of ``split`` with the most reads.
+
+    One panel per task (columns) and rank (rows), zoomed to +-``flank`` bp around the summit (the
+    window centre), the window's coordinates in the title. Observed 5'-end counts are filled
+    steps, + strand up (blue) and - strand mirrored down (orange); each prediction set
+    (``{name: (index (M,), profile (M, W, S T))}``) is a line on the same scale, the model solid and
+    on top, the oracle dashed. Windows are chosen among the rows every prediction set covers.
+
+    Returns:
+        the plotted dataset rows, int64 ``(T, k)`` as :func:`top_peak_rows`.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, top = draw_top_peaks(dataset, predictions, tasks, split, n, flank)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return top
-
-
-# ---------------------------------------------------------------------------------------------
-# Rule entry points
 
 
 def load_scored(
@@ -706,11 +750,12 @@ def profile_plots(
     n_windows: int,
     plot_path: str,
     log: logging.Logger = logging.getLogger(__name__),
+    flank: int = 100,
 ) -> None:
     """Rule ``profile_plots``: observed vs predicted profiles at the top peaks of each task,
-    in the first of ``splits`` that has windows (test by default)."""
+    in the first of ``splits`` that has windows (test by default), +-``flank`` bp around the summit."""
     dataset, scored = load_scored(dataset_path, predictions, tasks, splits, log)
     split = _plot_split(dataset, list(splits))
-    top = plot_top_peaks(dataset, scored, list(tasks), split, int(n_windows), plot_path)
+    top = plot_top_peaks(dataset, scored, list(tasks), split, int(n_windows), plot_path, int(flank))
     for task, rows in zip(tasks, top):
         log.info("%s: top %s windows are dataset rows %s", task, split, rows.tolist())

@@ -547,25 +547,48 @@ def train_model(
     return model, pd.DataFrame(history)
 
 
-def plot_history(history: pd.DataFrame, path: str | Path) -> None:
-    """Training curves: total, profile and count loss per epoch, train vs valid; best epoch marked."""
+def plot_history(history: pd.DataFrame, path: str | Path, refit: Mapping[str, Any] | None = None) -> None:
+    """:func:`draw_history` saved to ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = draw_history(history, refit)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def draw_history(history: pd.DataFrame, refit: Mapping[str, Any] | None = None):
+    """Training curves (a matplotlib Figure): total, profile and count loss per epoch, train vs valid, the best epoch
+    (the weights kept) marked; with ``refit`` (the count-head refit's result), the validation
+    count MSE after the refit marked at the best epoch, since the refit replaced the count heads
+    whose loss the curves show."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    best = history.loc[history["valid_loss"].idxmin(), "epoch"]
-    for ax, term, title in zip(axes, ("loss", "profile", "count"), ("total loss", "profile NLL", "count MSE (log1p)")):
+    best = int(history.loc[history["valid_loss"].idxmin(), "epoch"])
+    panels = (("loss", "total loss", "profile NLL + lambda x count MSE"),
+              ("profile", "profile", "multinomial NLL per window"),
+              ("count", "counts", "MSE of log(1 + reads)"))
+    for ax, (term, title, ylabel) in zip(axes, panels):
         ax.plot(history["epoch"], history[f"train_{term}"], "o-", label="train", ms=3)
         ax.plot(history["epoch"], history[f"valid_{term}"], "o-", label="valid", ms=3)
-        ax.axvline(best, color="grey", ls="--", lw=1)
+        ax.axvline(best, color="grey", ls="--", lw=1, label=f"best epoch ({best}), kept")
         ax.set_title(title)
         ax.set_xlabel("epoch")
-    axes[0].legend(title=f"best epoch {best}")
+        ax.set_ylabel(ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if refit and refit.get("valid_count_mse_after") is not None:
+        after, before = float(refit["valid_count_mse_after"]), float(refit["valid_count_mse_before"])
+        kept = after < before
+        axes[2].plot([best], [after], marker="*", ms=12, color="C3", ls="none",
+                     label=f"valid after count-head refit ({after:.3g})" if kept else "refit not kept")
+    for ax in axes:
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def train_and_save(
@@ -622,7 +645,7 @@ def train_and_save(
         },
     )
     history.to_csv(history_path, sep="\t", index=False)
-    plot_history(history, curve_path)
+    plot_history(history, curve_path, model.count_refit)
     (out_dir / "resume.pt").unlink(missing_ok=True)
     log.info("best epoch %d, valid loss %.4f; model written to %s", best["epoch"], best["valid_loss"], model_path)
     return model, history
