@@ -176,3 +176,33 @@ def test_rule_errors(tmp_path):
         run_marginalize(tmp_path, [["Nanog", "Klf4"]])
     with pytest.raises(BPNetInputError, match="max_distance"):
         run_marginalize(tmp_path, [["Nanog", "Sox2"]], max_distance=200)
+
+
+def test_syntax_plot_overlays_the_planted_curve(tmp_path):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from bpnet.interpret.syntax import draw_pair
+    from bpnet.interpret.truth import plot_against_planted
+
+    d = np.arange(10, 60)
+    model = pd.DataFrame({"motif_a": "Nanog", "motif_b": "Sox2", "distance": np.tile(d, 2),
+                          "task": np.repeat(["Nanog", "Sox2"], len(d)), "log2fc_a": 0.1, "log2fc_b": 0.2,
+                          "log2fc_counts": 0.3})
+    planted = pd.DataFrame({"motif_a": "Nanog", "motif_b": "Sox2", "distance": np.tile(d, 2),
+                            "task": np.repeat(["Nanog", "Sox2"], len(d)), "log2fc_a": np.cos(np.tile(d, 2) / 1.7),
+                            "log2fc_b": 0.5})
+    fig = draw_pair(model, "t", planted)
+    a_panel = fig.axes[0]
+    dashed = [ln for ln in a_panel.lines if ln.get_linestyle() == "--"]
+    solid = [ln for ln in a_panel.lines if ln.get_linestyle() == "-" and len(ln.get_xdata()) == len(d)]
+    assert len(dashed) == 2 and len(solid) == 2
+    assert dashed[0].get_color() == solid[0].get_color()  # a task's planted curve in its colour
+    np.testing.assert_allclose(dashed[0].get_ydata(), np.cos(d / 1.7))
+    assert len([ln for ln in fig.axes[2].lines if ln.get_linestyle() == "--"]) == 0  # no planted total counts
+    assert all(ax.get_ylabel() == "log2 fold change" for ax in fig.axes)
+    plt.close(fig)
+    model.to_csv(tmp_path / "syntax.tsv", sep="\t", index=False)
+    planted.to_csv(tmp_path / "planted.tsv.gz", sep="\t", index=False)
+    assert plot_against_planted(tmp_path / "syntax.tsv", tmp_path / "planted.tsv.gz", tmp_path / "out") == 1
+    assert (tmp_path / "out" / "Nanog__Sox2.png").stat().st_size > 5000

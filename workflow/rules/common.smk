@@ -753,4 +753,6 @@ def interpretation_outputs(exp, always=False):
     out.append(_interp(exp, "syntax"))
     if cfg["truth_instances"]:
         out.append(_interp(exp, "truth_check.tsv"))
+    if cfg["truth_syntax"]:
+        out.append(_interp(exp, "syntax_vs_planted"))
     return out

@@ -157,3 +157,22 @@ rule interpretation_check:
         tasks=tasks_of,
     script:
         "../../scripts/interpretation_check.py"
+
+
+rule syntax_vs_planted:
+    # (simulated data) every marginalised pair with the simulator's planted curves overlaid
+    input:
+        syntax=rules.marginalize.output.table,
+        planted=exp_value("interpretation", "truth_syntax"),
+    output:
+        plots=directory("results/{exp}/interpretation/syntax_vs_planted"),
+    log:
+        "logs/{exp}/syntax_vs_planted.log",
+    conda:
+        "../../envs/bpnet.yaml"
+    threads: 1
+    resources:
+        mem_mb=scaled_mem(1000),
+        runtime=10,
+    script:
+        "../../scripts/syntax_vs_planted.py"

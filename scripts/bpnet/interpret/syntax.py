@@ -246,8 +246,11 @@ def pair_label(a: str, b: str) -> str:
     return f"{a}__{b}"
 
 
-def plot_pair(table: pd.DataFrame, path: str | Path, title: str) -> None:
-    """Three panels against distance: log2 FC at A, at B, and of the total counts; one line per task."""
+def draw_pair(table: pd.DataFrame, title: str, planted: pd.DataFrame | None = None):
+    """Three panels against distance (a matplotlib Figure): log2 FC at A, at B, and of the total
+    counts; one line per task (column ``task_name``, or ``task`` holding names). With ``planted``
+    (the simulator's curves of the same pair: distance, task, log2fc_a, log2fc_b), each task's
+    planted curve is drawn dashed in the task's colour on the A and B panels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -256,18 +259,33 @@ def plot_pair(table: pd.DataFrame, path: str | Path, title: str) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharex=True)
     titles = {"log2fc_a": "binding at A (profile height)", "log2fc_b": "binding at B (profile height)",
               "log2fc_counts": "total counts, AB / A alone"}
+    task_col = "task_name" if "task_name" in table.columns else "task"
+    colours = {task: f"C{k}" for k, task in enumerate(pd.unique(table[task_col]))}
     for ax, measure in zip(axes, MEASURES):
-        for task, g in table.groupby("task_name", sort=False):
-            ax.plot(g["distance"], g[measure], lw=1.2, label=task)
+        for task, g in table.groupby(task_col, sort=False):
+            ax.plot(g["distance"], g[measure], lw=1.2, color=colours[task], label=f"{task} (model)")
+            if planted is not None and measure in planted.columns:
+                p = planted[planted["task"].astype(str) == str(task)].sort_values("distance")
+                if len(p):
+                    ax.plot(p["distance"], p[measure], lw=1.0, ls="--", color=colours[task], label=f"{task} (planted)")
         ax.axhline(0, color="grey", lw=0.6)
         ax.set_title(titles[measure], fontsize=10)
         ax.set_xlabel("distance between motif centres (bp)")
-    axes[0].set_ylabel("log2 fold change")
-    axes[0].legend(fontsize=8)
+        ax.set_ylabel("log2 fold change")
+    axes[0].legend(fontsize=7, ncol=2 if planted is not None else 1)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
+    return fig
+
+
+def plot_pair(table: pd.DataFrame, path: str | Path, title: str, planted: pd.DataFrame | None = None) -> None:
+    """:func:`draw_pair` saved to ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = draw_pair(table, title, planted)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from bpnet.errors import BPNetInputError
 from bpnet.interpret.contributions import load_contributions
 from bpnet.interpret.meme import read_meme_motifs, resolve_known_motifs
 from bpnet.interpret.modisco import Pattern, read_modisco_h5, similarity_table
-from bpnet.interpret.syntax import detrended, periodicity
+from bpnet.interpret.syntax import detrended, pair_label, periodicity, plot_pair
 
 # --------------------------------------------------------------------------------------------
 # The simulator's truth, and instances against it
@@ -266,3 +266,25 @@ def check_against_truth(
     for r in table.itertuples():
         log.info("%-15s %-24s %-19s %10.4f  %s", r.check, r.subject, r.metric, r.value, r.detail)
     return table
+
+
+def plot_against_planted(syntax_path: str | Path, planted_path: str | Path, outdir: str | Path,
+                         log: logging.Logger | None = None) -> int:
+    """Rule ``syntax_vs_planted``: every pair of rule marginalize's ``syntax.tsv`` drawn with the
+    simulator's planted curves (``truth/syntax.tsv.gz``) overlaid, ``outdir/{A}__{B}.png``; returns
+    the plots written. A pair the truth lacks is drawn without planted curves (and logged)."""
+    table = pd.read_csv(syntax_path, sep="\t")
+    planted = read_planted_syntax(planted_path)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for (a, b), g in table.groupby(["motif_a", "motif_b"], sort=False):
+        p = planted[(planted["motif_a"] == a) & (planted["motif_b"] == b)]
+        if p.empty and log:
+            log.info("pair %s: no planted curve in %s", pair_label(a, b), planted_path)
+        plot_pair(g, out / f"{pair_label(a, b)}.png",
+                  f"{a} at the centre, {b} at distance d: model (solid) vs planted (dashed)", p if len(p) else None)
+        n += 1
+    if log:
+        log.info("wrote %d pair plots with the planted curves to %s", n, out)
+    return n
