@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -465,14 +466,21 @@ def run_ism(
 
 
 def _log_contribution_correlation(contrib_path, effects, index, outputs, tasks, log) -> None:
-    """Log per task the correlation of max |ISM| with |contribution| (counts head), when comparable."""
-    with np.load(contrib_path) as npz:
-        heads, c_tasks = [str(h) for h in npz["heads"]], [str(t) for t in npz["tasks"]]
-        if "counts" not in heads or c_tasks != list(tasks) or npz["hypothetical"].shape[3] != effects.shape[1]:
-            log.info("ISM vs contribution scores: %s has no comparable counts-head scores", contrib_path)
-            return
-        c_index, seq = npz["index"], npz["sequence"]
-        hyp = npz["hypothetical"][:, heads.index("counts")].astype(np.float32)  # (T, M, W, 4)
+    """Log per task the correlation of max |ISM| with |contribution| (counts head), when comparable.
+
+    contrib.npz is no input of the rule (ISM does not wait for DeepSHAP): it may be missing or
+    still being written by rule contrib_scores; then only a line says so."""
+    try:
+        with np.load(contrib_path) as npz:
+            heads, c_tasks = [str(h) for h in npz["heads"]], [str(t) for t in npz["tasks"]]
+            if "counts" not in heads or c_tasks != list(tasks) or npz["hypothetical"].shape[3] != effects.shape[1]:
+                log.info("ISM vs contribution scores: %s has no comparable counts-head scores", contrib_path)
+                return
+            c_index, seq = npz["index"], npz["sequence"]
+            hyp = npz["hypothetical"][:, heads.index("counts")].astype(np.float32)  # (T, M, W, 4)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        log.info("ISM vs contribution scores: %s not readable now (%s); no comparison", contrib_path, err)
+        return
     onehot = np.eye(5, dtype=np.float32)[seq][..., :4]
     contrib = {t: (hyp[i] * onehot).sum(axis=-1) for i, t in enumerate(tasks)}
     result = contribution_correlation(effects, index, outputs, c_index, contrib)
