@@ -766,9 +766,10 @@ def ism_mem(wildcards, input):
 
 
 def ism_runtime(wildcards):
-    """Minutes for ism: 3 W mutants per window at ~250 windows of 1 kb per second on 2 CPU
-    cores (about 12 s per window of 1 kb, 24 s with reverse-complement averaging), doubled."""
+    """Minutes for ism: 3 W mutants per window, ~100 mutants of 1 kb per second on 2 (shared)
+    CPU cores (benchmarks/bench_ism.py: 30 s per window of 1 kb, 53 s with reverse-complement
+    averaging), doubled; at least 15."""
     cfg = exp_config(wildcards.exp)
     rc = 2 if cfg["predict"]["reverse_complement_average"] else 1
-    seconds = _ism_windows(wildcards.exp) * 3 * cfg["windows"]["width"] ** 2 / 1000 / 250 * rc
+    seconds = _ism_windows(wildcards.exp) * 3 * cfg["windows"]["width"] ** 2 / 1000 / 100 * rc
     return max(15, int(2 * seconds / 60))
