@@ -755,4 +755,67 @@ def interpretation_outputs(exp, always=False):
         out.append(_interp(exp, "truth_check.tsv"))
     if cfg["truth_syntax"]:
         out.append(_interp(exp, "syntax_vs_planted"))
-    return out
+    return out + ism_outputs(exp)
+
+
+# ------------------------------------------------------- in-silico mutagenesis (interpret.smk)
+# Section `ism` of its own: the interpretation rules take the whole `interpretation` section as
+# params, so a key added there would rerun every finished interpretation.
+
+
+def ism_outputs(exp):
+    """ism.npz, windows.tsv and one max-effect bigWig per task; [] unless ism.enabled."""
+    if not exp_config(exp)["ism"]["enabled"]:
+        return []
+    folder = _interp(exp, "ism")
+    tracks = [f"{folder}/{task}.max_effect.bw" for task in task_names(exp)]
+    return [f"{folder}/ism.npz", f"{folder}/windows.tsv"] + tracks
+
+
+def ism_region_inputs(wildcards):
+    """With ism.regions: the BED, the genome FASTA and (a model with a control track) the
+    control bigWigs; else nothing (the windows come from the dataset)."""
+    cfg = exp_config(wildcards.exp)
+    if not cfg["ism"]["regions"]:
+        return {}
+    return {
+        "bed": cfg["ism"]["regions"],
+        "genome": cfg["data"]["genome_fasta"],
+        "control": control_files(wildcards.exp),
+    }
+
+
+def ism_contrib(wildcards):
+    """contrib.npz of the experiment, read only if it exists (a correlation logged, nothing written)."""
+    return _interp(wildcards.exp, "contrib.npz")
+
+
+def _ism_windows(exp):
+    cfg = exp_config(exp)["ism"]
+    if cfg["regions"]:
+        try:
+            with open(cfg["regions"], "rb") as fh:
+                return sum(
+                    1 for line in fh if line.strip() and not line.startswith((b"#", b"track", b"browser"))
+                )
+        except OSError:
+            return 1000
+    return cfg["n_windows"]
+
+
+def ism_mem(wildcards, input):
+    """ism: the float32 effects (windows x W x 4 bases x 2T outputs) twice (on the device and
+    copied out), plus 1.5 GB (the model, a batch, the dataset's test counts a chunk at a time)."""
+    cfg = exp_config(wildcards.exp)
+    per_window = cfg["windows"]["width"] * 4 * 2 * len(cfg["data"]["tasks"]) * 4
+    return int(1500 + 2 * _ism_windows(wildcards.exp) * per_window / 2**20)
+
+
+def ism_runtime(wildcards):
+    """Minutes for ism: 3 W mutants per window, ~100 mutants of 1 kb per second on 2 (shared)
+    CPU cores (benchmarks/bench_ism.py: 30 s per window of 1 kb, 53 s with reverse-complement
+    averaging), doubled; at least 15."""
+    cfg = exp_config(wildcards.exp)
+    rc = 2 if cfg["predict"]["reverse_complement_average"] else 1
+    seconds = _ism_windows(wildcards.exp) * 3 * cfg["windows"]["width"] ** 2 / 1000 / 100 * rc
+    return max(15, int(2 * seconds / 60))

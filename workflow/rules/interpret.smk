@@ -4,8 +4,9 @@
 #   motif_instances       CWM scanning of the windows                              -> instances.tsv
 #   marginalize           in-silico marginalisation of motif pairs                 -> syntax.tsv, plots
 #   interpretation_check  (simulated data) comparison with the planted motif instances and syntax
+#   ism, ism_track        (section `ism`) in-silico mutagenesis of chosen windows -> ism/
 # Logic: scripts/bpnet/interpret/ (contributions, modisco, instances, syntax, truth; meme reads the
-# known motifs). `interpretation_outputs(exp)` (in common.smk, with the other helpers) lists the
+# known motifs; ism). `interpretation_outputs(exp)` (in common.smk, with the other helpers) lists the
 # targets of one experiment for `rule all`.
 
 
@@ -159,6 +160,59 @@ rule interpretation_check:
         "../../scripts/interpretation_check.py"
 
 
+rule ism:
+    # every base of the chosen windows mutated to the three others (bpnet/interpret/ism.py)
+    input:
+        unpack(ism_region_inputs),
+        dataset=rules.build_dataset.output.dataset,
+        model="results/{exp}/model/model.safetensors",  # rule train, or import_weights
+    output:
+        npz="results/{exp}/interpretation/ism/ism.npz",
+        windows="results/{exp}/interpretation/ism/windows.tsv",
+    log:
+        "logs/{exp}/ism.log",
+    benchmark:
+        "results/{exp}/benchmarks/ism.tsv"
+    wildcard_constraints:
+        # ensembles have no model of their own
+        exp=_alternatives(EXPERIMENTS),
+    conda:
+        "../../envs/bpnet.yaml"
+    threads: 8  # capped by --cores / --set-threads and by the cores the job may use
+    resources:
+        mem_mb=scaled_mem(ism_mem),
+        runtime=ism_runtime,
+    params:
+        settings=exp_value("ism"),
+        tasks=tasks_of,
+        rc_average=exp_value("predict", "reverse_complement_average"),
+        contrib=ism_contrib,  # read when present: its correlation with ISM is logged
+        device=exp_value("device"),
+        kernels=exp_value("kernels"),
+    script:
+        "../../scripts/ism.py"
+
+
+rule ism_track:
+    input:
+        npz=rules.ism.output.npz,
+        chrom_sizes=exp_value("data", "chrom_sizes"),
+    output:
+        track="results/{exp}/interpretation/ism/{task}.max_effect.bw",
+    log:
+        "logs/{exp}/ism_track.{task}.log",
+    wildcard_constraints:
+        exp=_alternatives(EXPERIMENTS),
+    conda:
+        "../../envs/bpnet.yaml"
+    threads: 1
+    resources:
+        mem_mb=scaled_mem(input_mem(3)),
+        runtime=15,
+    script:
+        "../../scripts/ism_track.py"
+
+
 rule syntax_vs_planted:
     # (simulated data) every marginalised pair with the simulator's planted curves overlaid
     input:
@@ -176,3 +230,4 @@ rule syntax_vs_planted:
         runtime=10,
     script:
         "../../scripts/syntax_vs_planted.py"
+

@@ -31,6 +31,31 @@ def _checked_codes(model: BPNet, codes: np.ndarray, control: np.ndarray | None) 
     return codes
 
 
+def model_outputs(
+    model: BPNet,
+    x: torch.Tensor,
+    control: torch.Tensor | None = None,
+    rc_average: bool = False,
+    swap: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """float32 ``{"profile_logits" (b, L, C), "count_logits" (b, C)}`` of one-hot ``x`` ``(b, L, 4)``.
+
+    With ``rc_average`` the reverse complement (and the control: positions flipped, strands
+    swapped) is predicted too, its outputs flipped back with the strands of every task swapped
+    back (``swap``: :func:`~bpnet.model.network.strand_swap_permutation`, made here when None),
+    and the logits of both averaged. Gradients flow as the caller's mode allows.
+    """
+    out = model(x, control)
+    prof, cnt = out["profile_logits"].float(), out["count_logits"].float()
+    if rc_average:  # A,C,G,T reversed is the complement; strands swap
+        if swap is None:
+            swap = strand_swap_permutation(len(model.config.tasks), model.config.num_strands).to(x.device)
+        back = model(x.flip(1, 2), None if control is None else control.flip(1, 2))
+        prof = (prof + back["profile_logits"].float().flip(1)[..., swap]) / 2
+        cnt = (cnt + back["count_logits"].float()[..., swap]) / 2
+    return {"profile_logits": prof, "count_logits": cnt}
+
+
 @torch.no_grad()
 def _predicted_batches(
     model: BPNet,
@@ -55,14 +80,8 @@ def _predicted_batches(
             if model.config.use_control:
                 ctl = torch.as_tensor(control[lo:lo + batch_size], dtype=torch.float32, device=device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                out = model(x, ctl)
-                if rc_average:  # A,C,G,T reversed is the complement; strands swap
-                    back = model(x.flip(1, 2), None if ctl is None else ctl.flip(1, 2))
-            prof, cnt = out["profile_logits"].float(), out["count_logits"].float()
-            if rc_average:
-                prof = (prof + back["profile_logits"].float().flip(1)[..., swap]) / 2
-                cnt = (cnt + back["count_logits"].float()[..., swap]) / 2
-            yield slice(lo, lo + len(x)), {"profile_logits": prof, "count_logits": cnt}
+                out = model_outputs(model, x, ctl, rc_average, swap)
+            yield slice(lo, lo + len(x)), out
             bar.update(len(x))
 
 
