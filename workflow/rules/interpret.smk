@@ -230,4 +230,3 @@ rule syntax_vs_planted:
         runtime=10,
     script:
         "../../scripts/syntax_vs_planted.py"
-
