@@ -414,3 +414,16 @@ def test_background_windows_leave_the_peak_metrics_and_get_their_own(files):
     assert np.isnan(nanog["background_auroc"])
     # without background, no such rows at all
     assert not peaks_only["metric"].str.startswith("background").any()
+
+
+def test_console_summary_is_a_small_rounded_table(files):
+    from bpnet.steps.evaluate import summarize, summary_lines
+
+    ds, preds = _load_all(files)
+    table = evaluate(ds, preds, ["test", "valid"], [1, 5], TASKS, seed=3)
+    lines = summary_lines(summarize(table))
+    assert len(lines) == 1 + 1 + 4  # title, header, model/oracle x test/valid
+    assert lines[1].split() == ["model", "split", "auPRC@1", "auPRC@5", "count", "Spearman", "count", "Pearson", "JSD"]
+    for line in lines[2:]:
+        for value in line.split()[2:]:
+            assert value == "-" or len(value.split(".")[-1]) == 3  # 3 decimals, no 17-digit floats

@@ -92,3 +92,18 @@ def test_a_finished_rule_logs_its_time_and_peak_memory(tmp_path):
     line = [x for x in (tmp_path / "x.log").read_text().splitlines() if "rule x finished in" in x][0]
     peak_mb = int(line.rsplit("peak memory ", 1)[1].split()[0])
     assert peak_mb >= 200
+
+
+def test_file_only_lines_reach_the_log_file_but_not_the_console(tmp_path, capfd):
+    from bpnet.progress import FILE_ONLY
+    from bpnet.runner import get_logger
+
+    log = get_logger(str(tmp_path / "rule.log"), "test-file-only")
+    log.info("headline table")
+    log.info("per-task line", extra=FILE_ONLY)
+    for h in log.handlers:
+        h.flush()
+    err = capfd.readouterr().err
+    text = (tmp_path / "rule.log").read_text()
+    assert "headline table" in err and "per-task line" not in err
+    assert "headline table" in text and "per-task line" in text

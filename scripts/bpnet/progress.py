@@ -31,6 +31,17 @@ from typing import Iterator
 
 from tqdm import tqdm
 
+# ``log.info(..., extra=FILE_ONLY)``: a line for the rule's log file, not the console (long
+# listings: per-task metric lines, every syntax curve's summary); the rule logger's console
+# handler drops it (:func:`console_line`).
+FILE_ONLY = {"file_only": True}
+
+
+def console_line(record: logging.LogRecord) -> bool:
+    """Logging filter of the console: False for records logged with ``extra=FILE_ONLY``."""
+    return not getattr(record, "file_only", False)
+
+
 PROGRESS_INTERVAL_S = 20.0  # at most one progress line per bar this often (the issue asks <= 30 s)
 
 _ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal cursor moves tqdm may write

@@ -33,16 +33,21 @@ import time
 from typing import Any, Callable
 
 from bpnet.errors import BPNetInputError
+from bpnet.progress import console_line
 
 
 def get_logger(log_path: str | None = None, name: str = "bpnet") -> logging.Logger:
-    """A logger writing to ``log_path`` (when given) and to stderr, with timestamps."""
+    """A logger writing to ``log_path`` (when given) and to stderr, with timestamps; records
+    logged with ``extra=FILE_ONLY`` go to the file only."""
     logger = logging.getLogger(name)
     logger.handlers.clear()
     logger.setLevel(logging.INFO)
     logger.propagate = False
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    console = logging.StreamHandler(sys.stderr)
+    if log_path:
+        console.addFilter(console_line)
+    handlers: list[logging.Handler] = [console]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="w"))
     for h in handlers:

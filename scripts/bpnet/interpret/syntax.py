@@ -47,7 +47,7 @@ from bpnet.interpret.contributions import dinucleotide_shuffle, select_windows
 from bpnet.interpret.meme import read_meme_motifs, resolve_known_motifs
 from bpnet.model.network import BPNet, postprocess
 from bpnet.model.weights import load_checkpoint
-from bpnet.progress import progress_bar
+from bpnet.progress import FILE_ONLY, progress_bar
 from bpnet.steps.predict import predict_outputs
 
 DETREND_BP = 21  # moving-average window removed before the FFT (two helical turns)
@@ -367,7 +367,15 @@ def marginalize_motif_pairs(
     summary = summarize(table, int(scfg["near"]))
     table.round(6).to_csv(table_path, sep="\t", index=False)
     summary.to_csv(summary_path, sep="\t", index=False)
+    log.info("pair x task: mean log2 fold change of total counts at distances <= %d bp "
+             "(every measure and the periods: syntax_summary.tsv and this log file)", int(scfg["near"]))
+    counts = summary[summary["measure"] == "log2fc_counts"]
+    if len(counts):
+        wide = counts.pivot_table(index="pair", columns="task", values="mean_log2fc_near", sort=False)
+        for line in wide.to_string(float_format=lambda v: f"{v:+.2f}").splitlines():
+            log.info("%s", line)
     for row in summary.itertuples():
         log.info("%-22s %-6s %-13s mean log2FC (d <= %d) %+.3f, period %.2f bp (power share %.2f)", row.pair,
-                 row.task, row.measure, scfg["near"], row.mean_log2fc_near, row.period_bp, row.period_power_share)
+                 row.task, row.measure, scfg["near"], row.mean_log2fc_near, row.period_bp, row.period_power_share,
+                 extra=FILE_ONLY)
     return summary

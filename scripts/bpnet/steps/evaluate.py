@@ -47,6 +47,7 @@ from bpnet.data.dataset import load_dataset, strands_per_task
 from bpnet.errors import BPNetInputError
 from bpnet.io.npz import load_predictions, release_pages, save_predictions
 from bpnet.io.tracks import read_windows
+from bpnet.progress import FILE_ONLY
 from bpnet.steps import metrics as M
 from bpnet.steps import metrics_streamed as MS
 
@@ -322,7 +323,7 @@ def evaluate(
                     for note in task_notes:
                         notes.append(note)
                         log.warning("auPRC is NaN for %s", note)
-                    log.info("%s", line)
+                    log.info("%s", line, extra=FILE_ONLY)
 
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["binsize"] = table["binsize"].astype("Int64")
@@ -697,14 +698,26 @@ def evaluate_predictions(
     plot_split = _plot_split(dataset, splits)
     totals = log_totals(dataset, scored, plot_split, list(tasks))
     plot_metrics(table, totals, plot_split, plot_path)
+    for line in summary_lines(summary):
+        log.info("%s", line)
+    return table
+
+
+def summary_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The headline numbers of :func:`summarize` as a small table, task means rounded to 3
+    decimals: one row per model and split, auPRC per bin size, count Spearman and Pearson, JSD."""
+    rows = []
     for name, per_split in summary["models"].items():
         for split, per_task in per_split.items():
             m = per_task["mean"]
-            log.info(
-                "%s %s: mean auPRC %s, count Spearman %s, count Pearson %s",
-                name, split, m["auprc"], m["count_spearman"], m["count_pearson"],
-            )
-    return table
+            auprc = {f"auPRC@{b}": v for b, v in m["auprc"].items()}
+            rows.append({"model": name, "split": split, **auprc, "count Spearman": m["count_spearman"],
+                         "count Pearson": m["count_pearson"], "JSD": m["jsd"]})
+    if not rows:
+        return []
+    table = pd.DataFrame(rows)
+    text = table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
+    return ["metrics, mean over tasks (metrics.tsv has every task and bin size):", *text.splitlines()]
 
 
 def oracle_predictions(
