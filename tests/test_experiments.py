@@ -120,3 +120,22 @@ def test_ensembles_need_known_members_sharing_one_dataset():
         expand_ensembles({"ensembles": {"s1": ["s1", "s2"]}}, exps)
     with pytest.raises(BPNetInputError, match=r"members s1 and wide differ in section 'windows'"):
         expand_ensembles({"ensembles": {"ens": ["s1", "wide"]}}, exps)
+
+
+def test_comparison_plot_draws_the_oracle_once_with_labelled_axes():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from bpnet.steps.compare import draw_comparison
+
+    rows = [{"experiment": e, "model": m, "split": "test", "task": t, "profile_auprc_bin1": v, "count_spearman": v}
+            for e in ("a", "b", "c") for m, v in (("model", 0.3), ("oracle", 0.6)) for t in ("Oct4", "Sox2")]
+    fig = draw_comparison(pd.DataFrame(rows))
+    for ax in fig.axes:
+        assert ax.get_ylabel()
+        assert len(ax.patches) == 3 * 2  # a bar per experiment and task
+        assert len(ax.collections) == 1  # the oracle once
+        assert ax.get_legend() is None  # one legend, below the panels
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["a", "b", "c", "oracle (the truth)"]
+    plt.close(fig)

@@ -60,8 +60,10 @@ def comparison_table(metrics: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_comparison(table: pd.DataFrame, path: str | Path, split: str = "test") -> None:
-    """Bars of profile auPRC (bin 1) and count Spearman per task, one bar per experiment/model."""
+def draw_comparison(table: pd.DataFrame, split: str = "test"):
+    """Profile auPRC (bin 1) and count Spearman per task (a matplotlib Figure): one bar per
+    experiment or ensemble (its model), the oracle (the truth, the same for every experiment on
+    one dataset) once, as a black tick over each task; labelled axes, the legend below the panels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,13 +72,40 @@ def plot_comparison(table: pd.DataFrame, path: str | Path, split: str = "test") 
     sub = table[table["split"] == split]
     if sub.empty:
         sub = table
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    for ax, column, title in zip(axes, ("profile_auprc_bin1", "count_spearman"), ("profile auPRC (bin 1)", "count Spearman")):
-        wide = sub.pivot_table(index="task", columns=["experiment", "model"], values=column, sort=False)
-        wide.plot.bar(ax=ax, rot=0, width=0.8)
-        ax.set_title(f"{title}, {split} split")
-        ax.legend(fontsize=7, title=None)
-    fig.tight_layout()
+    models = sub[sub["model"] != "oracle"]
+    oracle = sub[sub["model"] == "oracle"]
+    experiments = list(pd.unique(models["experiment"]))
+    tasks = list(pd.unique(sub["task"]))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    width = 0.8 / max(len(experiments), 1)
+    x = np.arange(len(tasks))
+    panels = (("profile_auprc_bin1", "profile auPRC (bin 1)"), ("count_spearman", "count Spearman"))
+    for ax, (column, label) in zip(axes, panels):
+        for k, exp in enumerate(experiments):
+            rows = models[models["experiment"] == exp].set_index("task")[column]
+            ax.bar(x - 0.4 + width * (k + 0.5), [rows.get(t, np.nan) for t in tasks], width, label=exp,
+                   color=f"C{k}")
+        if len(oracle):
+            first = oracle[oracle["experiment"] == oracle["experiment"].iloc[0]].set_index("task")[column]
+            ax.hlines([first.get(t, np.nan) for t in tasks], x - 0.42, x + 0.42, colors="k", lw=2,
+                      label="oracle (the truth)")
+        ax.set_xticks(x, tasks)
+        ax.set_ylabel(label)
+        ax.set_title(f"{label}, {split} split", fontsize=10)
+        ax.set_ylim(bottom=min(0, float(np.nanmin(sub[column])) if sub[column].notna().any() else 0))
+    handles, labels = axes[0].get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda h: (labels[h].startswith("oracle"), h))  # the oracle last
+    handles, labels = [handles[h] for h in order], [labels[h] for h in order]
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def plot_comparison(table: pd.DataFrame, path: str | Path, split: str = "test") -> None:
+    """:func:`draw_comparison` saved to ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = draw_comparison(table, split)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
