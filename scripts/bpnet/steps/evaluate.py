@@ -520,6 +520,13 @@ def top_peak_rows(dataset: Any, index: np.ndarray, split: str, n: int) -> np.nda
     return out
 
 
+def _robust_max(values: np.ndarray, keep: int = 3) -> float:
+    """The largest value once the ``keep`` largest are set aside (spikes of a base or two)."""
+    if len(values) <= keep:
+        return float(values.max(initial=0))
+    return float(np.partition(values, len(values) - keep - 1)[len(values) - keep - 1])
+
+
 # Line styles of the prediction sets in the profile plots: the model solid on top, the oracle dashed.
 _PRED_STYLES = [("C3", "-", 1.3, 4), ("0.15", "--", 1.0, 3), ("C2", ":", 1.0, 3), ("C4", "-.", 1.0, 3)]
 # + and - strand of the observed reads
@@ -578,9 +585,18 @@ def draw_top_peaks(
                     colour, style, width, z = _PRED_STYLES[m % len(_PRED_STYLES)]
                     ax.plot(x, sign * pred[:, strand], color=colour, ls=style, lw=width, zorder=z,
                             label=name if strand == 0 else None)
-            top_y = max(float(obs[:, 0].max()), *(float(p[:, 0].max()) for p in preds), 1.0)
-            bottom = max(float(obs[:, 1].max()), *(float(p[:, 1].max()) for p in preds), 1.0) if s == 2 else 0
-            ax.set_ylim(-1.1 * bottom, 1.1 * top_y)
+            # the scale of the predictions and of the observed reads without their few single-base
+            # spikes (which would flatten everything else); clipped spikes get a tick at the edge
+            limits = [max(_robust_max(obs[:, st]), *(float(p[:, st].max()) for p in preds), 1.0) * 1.15
+                      for st in range(s)]
+            for st in range(s):
+                sign = -1.0 if st == 1 else 1.0
+                over = np.flatnonzero(obs[:, st] > limits[st])
+                if len(over):
+                    ax.plot(x[over], np.full(len(over), sign * limits[st]), ls="none",
+                            marker="^" if st == 0 else "v", ms=3, color=_STRAND_COLOURS[st], clip_on=False,
+                            label="clipped spike" if st == 0 else None)
+            ax.set_ylim(-limits[1] if s == 2 else 0, limits[0])
             ax.set_xlim(edges[0], edges[-1])
             ax.axhline(0, color="k", lw=0.5)
             g0 = int(start[row]) + lo
@@ -591,8 +607,13 @@ def draw_top_peaks(
                 ax.set_ylabel("reads per bp" + (" (+ up, - down)" if s == 2 else ""), fontsize=8)
             if i == k - 1:
                 ax.set_xlabel(f"bp from the summit ({split} windows)", fontsize=8)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    order = sorted(range(len(labels)), key=lambda h: (not labels[h].startswith("observed"), h))
+    seen: dict[str, Any] = {}
+    for ax in axes.ravel():  # every label once (a clipped spike may be in any panel)
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    handles, labels = list(seen.values()), list(seen)
+    order = sorted(range(len(labels)), key=lambda h: (not labels[h].startswith("observed"),
+                                                      labels[h] == "clipped spike", h))
     fig.legend([handles[h] for h in order], [labels[h] for h in order], loc="lower center", ncol=len(labels),
                fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
