@@ -31,6 +31,7 @@ include: "workflow/rules/experiments.smk"
 include: "workflow/rules/interpret.smk"
 include: "workflow/rules/variants.smk"
 include: "workflow/rules/regions.smk"
+include: "workflow/rules/igv.smk"
 
 
 rule all:

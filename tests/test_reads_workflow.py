@@ -9,6 +9,7 @@ import pysam
 import pytest
 import yaml
 from conftest import snakemake, tiny_config
+from test_igv import check_session
 
 READ_LENGTH = 36
 
@@ -78,7 +79,7 @@ def bam_run(tmp_path_factory):
     tasks["Sox2"] = {"bam": str(sox2[0]), "peaks": tasks["Sox2"]["peaks"]}
     frombam = work / "frombam.yaml"
     frombam.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    result = snakemake(work, frombam, "results/frombam/evaluation/metrics.tsv")
+    result = snakemake(work, frombam, "results/frombam/evaluation/metrics.tsv", "results/frombam/igv/session.xml")
     assert result.returncode == 0, result.stderr[-4000:]
     return work, n_oct4
 
@@ -99,6 +100,10 @@ def test_a_run_from_bam_files_reaches_metrics_with_the_same_dataset(bam_run):
     assert sox2["read2_skipped"] == sox2["counted"] > 0  # the mates were read and left out
     log = (work / "logs/reads/task/Oct4/bam_counts.log").read_text()
     assert "counted" in log and "finished" in log
+    # the IGV session shows the counted reads of a BAM task, the data's bigWigs of the others
+    session = check_session(work / "results/frombam/igv/session.xml", ["Oct4", "Sox2", "Nanog", "Klf4"])
+    paths = {r.get("path") for r in session.iter("Resource")}
+    assert {"../../reads/task/Oct4/counts.neg.bw", "../../simulated/chip-nexus/Nanog/counts.pos.bw"} <= paths
 
 
 def test_the_chipseq_preset_plans_read_counting_for_tasks_and_input(tmp_path):

@@ -8,6 +8,7 @@ import pyBigWig
 import pytest
 import yaml
 from conftest import snakemake, tiny_config
+from test_igv import check_session
 
 from bpnet.io.tracks import read_chrom_sizes, write_bigwig
 
@@ -72,6 +73,8 @@ def test_unstranded_tasks_run_end_to_end(unstranded_run):
             assert set(bw.chroms()) == set(summed[task])
     assert not list((res / "tracks").glob("*.pos.bw"))
     assert (res / "evaluation/top_peaks.png").stat().st_size > 1000
+    session = check_session(res / "igv/session.xml", ["Oct4", "Sox2"], strands=("",))  # one track per task
+    assert "control" in {t.get("name") for t in session.iter("Track")}
     regions = pd.read_csv(res / "regions/mine/counts.tsv", sep="\t")
     assert list(regions.columns) == ["name", "chrom", "start", "end", "length", "Oct4_total", "Sox2_total"]
     assert sorted(p.name for p in (res / "regions/mine/tracks").glob("*.bw")) == ["Oct4.bw", "Sox2.bw"]

@@ -29,6 +29,7 @@ from bpnet.data.download import check_download_config, download_targets
 from bpnet.data.reads import counting_mem_mb
 from bpnet.errors import BPNetInputError
 from bpnet.experiments import expand_ensembles, expand_experiments
+from bpnet.interpret.contributions import contribution_track_paths
 from bpnet.hardware import oversubscribed_openmp
 from bpnet.workdir import clear_stale_lock, register_run, stale_lock_check
 
@@ -346,6 +347,7 @@ def experiment_outputs(exp):
         out.append(f"results/{exp}/model/training_curve.png")
     out += exported_tracks(exp)
     out += interpretation_outputs(exp)  # [] unless interpretation.enabled
+    out += igv_outputs(exp)  # [] unless igv.enabled
     return out
 
 
@@ -819,3 +821,49 @@ def ism_runtime(wildcards):
     rc = 2 if cfg["predict"]["reverse_complement_average"] else 1
     seconds = _ism_windows(wildcards.exp) * 3 * cfg["windows"]["width"] ** 2 / 1000 / 100 * rc
     return max(15, int(2 * seconds / 60))
+
+
+# ------------------------------------------------------------------ genome browser (igv.smk)
+
+
+def igv_outputs(exp):
+    """The IGV session of an experiment and its BEDs; [] when igv.enabled is false."""
+    if not exp_config(exp)["igv"]["enabled"]:
+        return []
+    return [f"results/{exp}/igv/{name}" for name in ("session.xml", "test_windows.bed", "top_windows.bed")]
+
+
+def igv_session_inputs(wildcards):
+    """What the session opens (so that it exists first): the genome FASTA (unless igv.genome_id),
+    the observed count bigWigs, the predicted tracks, the control the model uses, and with
+    interpretation the contribution bigWigs' folder and the motif instances BED; plus windows.tsv
+    and dataset.npz (the observed reads per test window)."""
+    exp = wildcards.exp
+    cfg = exp_config(exp)
+    inputs = {
+        "windows": f"results/{exp}/windows.tsv",
+        "dataset": dataset_path(exp),
+        "observed": count_files(exp),
+        "predicted": exported_tracks(exp),
+        "control": control_files(exp),
+    }
+    if not cfg["igv"]["genome_id"]:
+        inputs["genome"] = cfg["data"]["genome_fasta"]
+    if cfg["interpretation"]["enabled"]:
+        inputs["contributions"] = _interp(exp, "tracks")
+        inputs["motifs"] = f"results/{exp}/igv/motif_instances.bed"
+    return inputs
+
+
+def igv_contribution_tracks(wildcards):
+    """The contribution bigWigs in the session, in (task, head) order; [] without interpretation."""
+    cfg = interpretation_config(wildcards.exp)
+    if not cfg["enabled"]:
+        return []
+    folder = _interp(wildcards.exp, "tracks")
+    return [str(path) for path in contribution_track_paths(folder, task_names(wildcards.exp), cfg["heads"])]
+
+
+def igv_contribution_heads(wildcards):
+    cfg = interpretation_config(wildcards.exp)
+    return list(cfg["heads"]) if cfg["enabled"] else []

@@ -55,7 +55,14 @@ rule motif_discovery:
         meme="results/{exp}/interpretation/modisco/{task}/motifs.meme",
         cwms="results/{exp}/interpretation/modisco/{task}/cwms.meme",
         patterns="results/{exp}/interpretation/modisco/{task}/patterns.tsv",
-        logos=directory("results/{exp}/interpretation/modisco/{task}/logos"),
+        logos=report(
+            directory("results/{exp}/interpretation/modisco/{task}/logos"),
+            patterns=["{pattern}.png"],
+            category="Interpretation",
+            subcategory="{exp}: motifs",
+            labels={"task": "{task}", "pattern": "{pattern}"},
+            caption="../report/motif_logos.rst",
+        ),
     log:
         "logs/{exp}/motif_discovery.{task}.log",
     benchmark:
@@ -80,7 +87,13 @@ rule motif_instances:
         known=known_motifs,
     output:
         instances="results/{exp}/interpretation/instances.tsv",
-        motifs="results/{exp}/interpretation/motifs.tsv",
+        motifs=report(
+            "results/{exp}/interpretation/motifs.tsv",
+            category="Interpretation",
+            subcategory="{exp}: motifs",
+            labels={"task": "all", "pattern": "table"},
+            caption="../report/motifs_table.rst",
+        ),
     log:
         "logs/{exp}/motif_instances.log",
     benchmark:
@@ -105,8 +118,21 @@ rule marginalize:
         known=known_motifs,
     output:
         table="results/{exp}/interpretation/syntax.tsv",
-        summary="results/{exp}/interpretation/syntax_summary.tsv",
-        plots=directory("results/{exp}/interpretation/syntax"),
+        summary=report(
+            "results/{exp}/interpretation/syntax_summary.tsv",
+            category="Interpretation",
+            subcategory="{exp}: syntax",
+            labels={"pair": "summary table"},
+            caption="../report/syntax_summary.rst",
+        ),
+        plots=report(
+            directory("results/{exp}/interpretation/syntax"),
+            patterns=["{pair}.png"],
+            category="Interpretation",
+            subcategory="{exp}: syntax",
+            labels={"pair": "{pair}"},
+            caption="../report/syntax_plot.rst",
+        ),
     log:
         "logs/{exp}/marginalize.log",
     benchmark:
@@ -144,7 +170,12 @@ rule interpretation_check:
         ),
         known=known_motifs,
     output:
-        check="results/{exp}/interpretation/truth_check.tsv",
+        check=report(
+            "results/{exp}/interpretation/truth_check.tsv",
+            category="Interpretation",
+            subcategory="{exp}: truth check",
+            caption="../report/interpretation_truth_check.rst",
+        ),
     log:
         "logs/{exp}/interpretation_check.log",
     conda:

@@ -54,7 +54,11 @@ rule variant_truth_check:
         scores=rules.score_variants.output.scores,
         effects=variant_value("effects"),
     output:
-        table="results/{exp}/variants/{name}/truth_check.tsv",
+        table=report(
+            "results/{exp}/variants/{name}/truth_check.tsv",
+            category="Variant effects",
+            caption="../report/variant_truth_check.rst",
+        ),
     log:
         "logs/{exp}/variant_truth_check/{name}.log",
     wildcard_constraints:

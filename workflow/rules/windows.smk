@@ -11,7 +11,12 @@ rule peak_windows:
         aliases=chrom_alias_files,
     output:
         windows="results/{exp}/windows.tsv",
-        summary="results/{exp}/windows_summary.tsv",
+        summary=report(
+            "results/{exp}/windows_summary.tsv",
+            category="Data",
+            subcategory="{exp}",
+            caption="../report/windows_summary.rst",
+        ),
     log:
         "logs/{exp}/peak_windows.log",
     conda:
