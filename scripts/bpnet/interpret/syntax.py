@@ -265,7 +265,9 @@ def draw_pair(table: pd.DataFrame, title: str, planted: pd.DataFrame | None = No
         for task, g in table.groupby(task_col, sort=False):
             ax.plot(g["distance"], g[measure], lw=1.2, color=colours[task], label=f"{task} (model)")
             if planted is not None and measure in planted.columns:
-                p = planted[planted["task"].astype(str) == str(task)].sort_values("distance")
+                p = planted[(planted["task"].astype(str) == str(task))
+                            & planted["distance"].between(g["distance"].min(), g["distance"].max())]
+                p = p.sort_values("distance")  # over the distances marginalised
                 if len(p):
                     ax.plot(p["distance"], p[measure], lw=1.0, ls="--", color=colours[task], label=f"{task} (planted)")
         ax.axhline(0, color="grey", lw=0.6)
