@@ -14,6 +14,7 @@ def main(smk, log):
         smk.output.scores,
         smk.output.plot,
         smk.params.settings,
+        control=list(smk.input.control),
         seed=smk.params.seed,
         device=smk.params.device,
         kernels=smk.params.kernels,

@@ -176,3 +176,28 @@ def test_truth_check_correlates_and_separates():
         truth_check(scores, effects.drop(columns="planted_effect"))
     with pytest.raises(BPNetInputError, match=r"no scored variant is in"):
         truth_check(scores.assign(chrom="chr9"), effects)
+
+
+def test_a_control_model_reads_the_control_at_the_window_for_both_alleles(tmp_path, fasta):
+    from bpnet.io.tracks import write_bigwig
+    from bpnet.model.network import BPNet, BPNetConfig, init_weights
+    from bpnet.steps.variants import _score_table, control_windows
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for strand in ("pos", "neg"):
+        path = tmp_path / f"ctl.{strand}.bw"
+        write_bigwig(path, SIZES, {c: rng.random(n).round(2) + 0.1 for c, n in SIZES.items()})
+        paths.append(str(path))
+    model = BPNet(BPNetConfig(hidden_size=4, stem_kernel=5, num_dilated_layers=2, dilated_kernel=3, profile_kernel=5,
+                              tasks=("a",), use_control=True))
+    init_weights(model, 0)
+    model.eval()
+    v = read_vcf(vcf(tmp_path, [("chr1", 5, ".", ref_at("chr1", 5), "A" if ref_at("chr1", 5) != "A" else "C",
+                                 ".", ".", ".")]), SIZES, fasta)
+    got = _score_table([model], fasta, SIZES, v, 40, 1, "cpu", False, None, paths)
+    ref_codes, alt_codes, starts = variant_windows(fasta, SIZES, v, 40)
+    ctl = control_windows(paths, SIZES, v["chrom"].to_numpy().astype(str), starts, 40)
+    assert ctl.shape == (1, 40, 2) and (ctl[0, :40 // 2 - 4] == 0).all()  # N padding past chr1's start: no control
+    want = effect_scores(predict_profile(model, ref_codes, ctl), predict_profile(model, alt_codes, ctl), 1)
+    np.testing.assert_allclose(got["log_counts_diff"], want["log_counts_diff"], rtol=1e-6, atol=1e-7)

@@ -691,6 +691,13 @@ def variant_value(key):
     return value
 
 
+def variant_mem(wildcards, input):
+    """score_variants: 1.5 GB (the models, a chunk of windows, the genome's index) plus the
+    variants' table and their scores, ~1 kB per variant with 4 tasks; a gzipped VCF holds ~20 bytes
+    per variant, hence 50 MB per MB of VCF (an overestimate for a plain VCF)."""
+    return int(1500 + 50 * os.path.getsize(input.vcf) / 1e6) if os.path.exists(input.vcf) else 2000
+
+
 def variant_models(wildcards):
     """The checkpoint of an experiment, or its members' for an ensemble (their outputs averaged)."""
     members = ENSEMBLES.get(wildcards.exp, [wildcards.exp])

@@ -17,6 +17,7 @@ rule score_variants:
         chrom_sizes=exp_value("data", "chrom_sizes"),
         models=variant_models,
         dataset=evaluated_dataset,  # the window width
+        control=control_bigwigs,  # read at each variant's window when the model uses a control
     output:
         scores="results/{exp}/variants/{name}/scores.tsv",
         plot=report(
@@ -34,8 +35,8 @@ rule score_variants:
         "../../envs/bpnet.yaml"
     threads: 4  # capped by --cores and by the cores the job may use
     resources:
-        # a chunk of 512 ref/alt window pairs at a time; the VCF's table
-        mem_mb=scaled_mem(input_mem(2, floor=2000, extra=1000)),
+        # windows in chunks; the variants' table and the scores (README: Variant effects)
+        mem_mb=scaled_mem(variant_mem),
         runtime=120,
     params:
         tasks=tasks_of,

@@ -16,7 +16,8 @@ variant and task, with ``ref`` / ``alt`` the predicted expected counts ``(W, S)`
   ``null_variants`` background SNVs (random positions of the genome without N, a random other
   base, seeded), scored the same way: ``(1 + #null >= observed) / (1 + n_null)``.
 
-Variants are scored ``CHUNK_VARIANTS`` at a time, so memory stays bounded for any VCF.
+Windows are built :data:`WINDOW_CHUNK` variants at a time and predicted ``CHUNK_VARIANTS`` pairs
+at a time, so memory stays bounded for any VCF (its table of variants aside: ~200 bytes each).
 """
 
 from __future__ import annotations
@@ -30,18 +31,20 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
-from bpnet.data.dataset import strands_per_task
+from bpnet.data.dataset import read_padded, strands_per_task
 from bpnet.data.variants import read_vcf, variant_windows
 from bpnet.errors import BPNetInputError
 from bpnet.hardware import setup_inference
 from bpnet.io.npz import read_npz
 from bpnet.io.sequence import N_CODE, open_fasta, read_fasta_windows
-from bpnet.io.tracks import read_chrom_sizes
+from bpnet.io.tracks import read_chrom_sizes, read_windows
 from bpnet.model.weights import load_checkpoint
 from bpnet.progress import progress_bar
 from bpnet.steps.predict import predict_profile
 
 CHUNK_VARIANTS = 512
+# Variants whose windows are built at a time: 8192 x (ref + alt) x 1000 bp = 16 MB of codes.
+WINDOW_CHUNK = 8192
 SCORE_COLUMNS = ["ref_log_counts", "alt_log_counts", "log_counts_diff", "jsd", "max_abs_diff"]
 # pseudocount of the profiles compared by the JSD, in reads per window (a profile of 0 reads is uniform)
 _JSD_PSEUDOCOUNT = 1e-3
@@ -63,30 +66,58 @@ def effect_scores(ref: np.ndarray, alt: np.ndarray, n_tasks: int) -> dict[str, n
 
 
 def predict_windows(models: Sequence[Any], codes: np.ndarray, device, rc_average: bool,
-                    log: logging.Logger | None = None) -> np.ndarray:
-    """Expected counts ``(n, W, C)`` of ``codes`` ``(n, W)``: the mean over ``models`` (an ensemble)."""
+                    control: np.ndarray | None = None) -> np.ndarray:
+    """Expected counts ``(n, W, C)`` of ``codes`` ``(n, W)`` (and the control ``(n, W, S)`` of models
+    that use one): the mean over ``models`` (an ensemble)."""
     out = None
     for model in models:
-        prof = predict_profile(model, codes, None, device=device, rc_average=rc_average)
+        prof = predict_profile(model, codes, control if model.config.use_control else None, device=device,
+                               rc_average=rc_average)
         out = prof if out is None else out + prof
     return out / len(models)
 
 
 def score_alleles(models: Sequence[Any], ref_codes: np.ndarray, alt_codes: np.ndarray, n_tasks: int, device,
-                  rc_average: bool = False, progress=None) -> dict[str, np.ndarray]:
+                  rc_average: bool = False, progress=None, control: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """:func:`effect_scores` of every ref/alt window pair, :data:`CHUNK_VARIANTS` pairs at a time;
-    ``progress.update(k)`` after each chunk."""
+    ``progress.update(k)`` after each chunk. ``control`` ``(n, W, S)``: the control track at each
+    variant's window, the same for both alleles (a property of the locus, not of the allele)."""
     parts: dict[str, list[np.ndarray]] = {c: [] for c in SCORE_COLUMNS}
     for lo in range(0, len(ref_codes), CHUNK_VARIANTS):
         sl = slice(lo, lo + CHUNK_VARIANTS)
         both = np.concatenate([ref_codes[sl], alt_codes[sl]])  # one pass over ref and alt windows
-        pred = predict_windows(models, both, device, rc_average)
+        ctl = None if control is None else np.concatenate([control[sl], control[sl]])
+        pred = predict_windows(models, both, device, rc_average, ctl)
         k = len(ref_codes[sl])
         for name, value in effect_scores(pred[:k], pred[k:], n_tasks).items():
             parts[name].append(value)
         if progress is not None:
             progress.update(k)
     return {name: np.concatenate(v) if v else np.zeros((0, n_tasks)) for name, v in parts.items()}
+
+
+def _score_table(models, fa, sizes: Mapping[str, int], variants: pd.DataFrame, width: int, n_tasks: int, device,
+                 rc_average: bool, progress, control: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """:func:`score_alleles` of a variants table, its windows built :data:`WINDOW_CHUNK` variants at
+    a time (a VCF of millions of variants never holds all its windows); ``control``: the control
+    bigWigs read at the windows, for models that use them."""
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in SCORE_COLUMNS}
+    for lo in range(0, len(variants), WINDOW_CHUNK):
+        chunk = variants.iloc[lo:lo + WINDOW_CHUNK]
+        ref_codes, alt_codes, starts = variant_windows(fa, sizes, chunk, width)
+        ctl = control_windows(control, sizes, chunk["chrom"].to_numpy().astype(str), starts, width) if control else None
+        for name, value in score_alleles(models, ref_codes, alt_codes, n_tasks, device, rc_average, progress,
+                                         ctl).items():
+            parts[name].append(value)
+    return {name: np.concatenate(v) if v else np.zeros((0, n_tasks)) for name, v in parts.items()}
+
+
+def control_windows(paths: Sequence[str], sizes: Mapping[str, int], chroms: np.ndarray, starts: np.ndarray,
+                    width: int) -> np.ndarray:
+    """The control track ``(n, W, S)`` float32 over the windows (0 past the chromosome ends)."""
+    chrom_len = np.array([sizes[c] for c in chroms], dtype=np.int64)
+    return read_padded(lambda c, s, n: read_windows(list(paths), c, s, n, dtype=np.float32), chroms, starts, width,
+                       chrom_len, 0.0)
 
 
 def background_snvs(fasta, chrom_sizes: Mapping[str, int], n: int, width: int, seed: int) -> pd.DataFrame:
@@ -139,6 +170,7 @@ def score_variants(
     out_tsv: str,
     out_plot: str,
     settings: Mapping[str, Any],
+    control: Sequence[str] = (),
     seed: int = 1,
     device: str = "auto",
     kernels: str = "auto",
@@ -149,7 +181,8 @@ def score_variants(
     """Rule ``score_variants``: every allele of ``vcf`` scored by ``models`` (one, or an ensemble's
     members) -> ``out_tsv`` (one row per variant and task) and ``out_plot`` (the top variants'
     ref and alt profiles). ``settings``: the ``variant_scoring`` section (``null_variants``,
-    ``plot_variants``, ``plot_flank``)."""
+    ``plot_variants``, ``plot_flank``). ``control``: the control bigWigs of models that use a
+    control track, read at each variant's window for both alleles."""
     tasks = list(tasks)
     sizes = read_chrom_sizes(chrom_sizes_path)
     width = int(read_npz(dataset, ["width"], "dataset", "build_dataset")["width"])
@@ -159,10 +192,9 @@ def score_variants(
         if list(net.config.tasks) != tasks:
             raise BPNetInputError(f"checkpoint {path} predicts tasks {list(net.config.tasks)}, but data.tasks is "
                                   f"{tasks}; retrain the model")
-        if net.config.use_control:
-            raise BPNetInputError(
-                f"checkpoint {path} uses a control track, which a variant's alternative allele does not have: "
-                "score variants with a model trained without control (model.use_control: false)")
+        if net.config.use_control and len(control) != net.config.num_strands:
+            raise BPNetInputError(f"checkpoint {path} uses a control track, but no control bigWigs reach the rule: "
+                                  "set model.use_control: true and data.control")
         nets.append(net)
     dev = None
     for net in nets:
@@ -170,18 +202,17 @@ def score_variants(
     fa = open_fasta(fasta_path)
     try:
         variants = read_vcf(vcf, sizes, fa, log)
-        ref_codes, alt_codes, _ = variant_windows(fa, sizes, variants, width)
         n_null = int(settings.get("null_variants", 1000))
         null = background_snvs(fa, sizes, n_null, width, seed) if n_null else None
-        null_ref, null_alt = (variant_windows(fa, sizes, null, width)[:2] if null is not None else (None, None))
+        n = len(variants) + n_null
+        t0 = time.perf_counter()
+        with progress_bar(log, n, "score variants", unit="variant") as bar:
+            control = list(control) if any(net.config.use_control for net in nets) else []
+            scores = _score_table(nets, fa, sizes, variants, width, len(tasks), dev, rc_average, bar, control)
+            null_scores = (_score_table(nets, fa, sizes, null, width, len(tasks), dev, rc_average, bar, control)
+                           if null is not None else None)
     finally:
         fa.close()
-    n = len(variants) + (n_null or 0)
-    t0 = time.perf_counter()
-    with progress_bar(log, n, "score variants", unit="variant") as bar:
-        scores = score_alleles(nets, ref_codes, alt_codes, len(tasks), dev, rc_average, bar)
-        null_scores = (score_alleles(nets, null_ref, null_alt, len(tasks), dev, rc_average, bar)
-                       if null is not None else None)
     seconds = time.perf_counter() - t0
     log.info("scored %d variants and %d background variants with %d model(s) in %.1f s: %.1f variants/s "
              "(ref and alt windows of %d bp%s)", len(variants), n_null, len(nets), seconds, n / seconds,
@@ -189,7 +220,7 @@ def score_variants(
     table = variant_table(variants, tasks, scores, null_scores)
     table.to_csv(out_tsv, sep="\t", index=False, float_format="%.6g")
     plot_top_variants(nets, fasta_path, sizes, variants, table, tasks, width, dev, rc_average, out_plot,
-                      int(settings.get("plot_variants", 6)), int(settings.get("plot_flank", 100)))
+                      int(settings.get("plot_variants", 6)), int(settings.get("plot_flank", 100)), control)
     return table
 
 
@@ -209,7 +240,7 @@ def variant_table(variants: pd.DataFrame, tasks: Sequence[str], scores: Mapping[
 
 def plot_top_variants(models, fasta_path: str, sizes: Mapping[str, int], variants: pd.DataFrame,
                       table: pd.DataFrame, tasks: Sequence[str], width: int, device, rc_average: bool,
-                      path: str | Path, n: int, flank: int) -> None:
+                      path: str | Path, n: int, flank: int, control: Sequence[str] = ()) -> None:
     """Ref and alt predicted profiles of the ``n`` variants with the largest ``|log_counts_diff|``
     (any task): one row per variant, one column per task, +-``flank`` bp around the variant, the
     + strand up and the - strand down."""
@@ -223,10 +254,14 @@ def plot_top_variants(models, fasta_path: str, sizes: Mapping[str, int], variant
     top = np.argsort(-effect, kind="stable")[:max(n, 1)]
     fa = open_fasta(fasta_path)
     try:
-        ref_codes, alt_codes, _ = variant_windows(fa, sizes, variants.iloc[top].reset_index(drop=True), width)
+        chosen = variants.iloc[top].reset_index(drop=True)
+        ref_codes, alt_codes, starts = variant_windows(fa, sizes, chosen, width)
     finally:
         fa.close()
-    pred = predict_windows(models, np.concatenate([ref_codes, alt_codes]), device, rc_average)
+    ctl = (control_windows(control, sizes, chosen["chrom"].to_numpy().astype(str), starts, width)
+           if control else None)
+    pred = predict_windows(models, np.concatenate([ref_codes, alt_codes]), device, rc_average,
+                           None if ctl is None else np.concatenate([ctl, ctl]))
     ref, alt = pred[:len(top)], pred[len(top):]
     s = ref.shape[2] // t
     centre = width // 2
