@@ -384,3 +384,18 @@ def test_checkpoint_bytes_are_reproducible(tmp_path):
     # the header lists the metadata keys in sorted order
     header = raw[8 : 8 + int.from_bytes(raw[:8], "little")]
     assert header.index(b'"a"') < header.index(b'"b"') < header.index(b'"config"') < header.index(b'"epoch"')
+
+
+def test_a_checkpoint_for_other_tasks_is_an_error_naming_both(tmp_path):
+    from bpnet.model.network import BPNet, BPNetConfig, init_weights
+    from bpnet.model.weights import load_checkpoint, save_checkpoint
+
+    model = BPNet(BPNetConfig(hidden_size=4, stem_kernel=5, num_dilated_layers=2, dilated_kernel=3, profile_kernel=5,
+                              tasks=("Oct4", "Sox2")))
+    init_weights(model, 0)
+    save_checkpoint(model, tmp_path / "m.safetensors")
+    assert list(load_checkpoint(tmp_path / "m.safetensors", tasks=["Oct4", "Sox2"]).config.tasks) == ["Oct4", "Sox2"]
+    with pytest.raises(BPNetInputError, match=r"predicts tasks \['Oct4', 'Sox2'\], but data.tasks has \['Sox2', 'Oct4'\]"):
+        load_checkpoint(tmp_path / "m.safetensors", tasks=["Sox2", "Oct4"])
+    with pytest.raises(BPNetInputError, match=r"but d.npz has \['Nanog'\]; retrain"):
+        load_checkpoint(tmp_path / "m.safetensors", tasks=["Nanog"], tasks_of="d.npz")

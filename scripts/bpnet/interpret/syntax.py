@@ -340,9 +340,7 @@ def marginalize_motif_pairs(
                     f"config key interpretation.syntax.pairs: {label!r} is not a motif label of "
                     f"interpretation.motifs ({', '.join(known)})"
                 )
-    model = load_checkpoint(model_path)
-    if list(model.config.tasks) != tasks:
-        raise BPNetInputError(f"{model_path} predicts tasks {list(model.config.tasks)}, but data.tasks is {tasks}")
+    model = load_checkpoint(model_path, tasks=tasks)
     device = setup_inference(model, device, kernels, threads, log)
     ds = load_dataset(dataset_path)
     index = select_windows(ds.split, cfg["splits"], int(scfg["n_backgrounds"]), seed + 1)

@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -88,8 +88,11 @@ def read_checkpoint_metadata(path: str | Path) -> dict[str, str]:
         raise BPNetInputError(f"cannot read {path} as a safetensors checkpoint: {err}") from err
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> BPNet:
-    """Load a model saved by :func:`save_checkpoint`."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
+                    tasks: Sequence[str] | None = None, tasks_of: str = "data.tasks") -> BPNet:
+    """Load a model saved by :func:`save_checkpoint`. With ``tasks``, a model that predicts other
+    tasks (or the same in another order) is an error naming ``tasks_of`` (what ``tasks`` came from:
+    the config key, or a dataset file) and the remedy."""
 
     meta = read_checkpoint_metadata(path)
     if meta.get("format") != FORMAT or "config" not in meta:
@@ -98,6 +101,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "for MultiMolecule weights use load_multimolecule"
         )
     config = BPNetConfig.from_dict(json.loads(meta["config"]))
+    if tasks is not None and list(config.tasks) != [str(t) for t in tasks]:
+        raise BPNetInputError(
+            f"checkpoint {path} predicts tasks {list(config.tasks)}, but {tasks_of} has {[str(t) for t in tasks]}; "
+            "retrain the model (or rebuild the dataset) for these tasks"
+        )
     model = BPNet(config)
     state = load_file(str(path), device=str(map_location))
     _load_state(model, state, str(path))

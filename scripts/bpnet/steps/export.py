@@ -528,12 +528,7 @@ def export_part(
     chroms = resolve_regions(export_config["regions"], sizes, chrom_sizes)
     width = int(read_npz(dataset, ["width"], "dataset", "build_dataset")["width"])
     check_tile_overlap(width, overlap)
-    net = load_checkpoint(model)
-    if list(net.config.tasks) != tasks:
-        raise BPNetInputError(
-            f"checkpoint {model} predicts tasks {list(net.config.tasks)}, but data.tasks is "
-            f"{tasks}; retrain the model"
-        )
+    net = load_checkpoint(model, tasks=tasks)
     device = setup_inference(net, device, kernels, threads, log)
     control_paths = list(control) if net.config.use_control else []
     if net.config.use_control and len(control_paths) != net.config.num_strands:

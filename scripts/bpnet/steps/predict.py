@@ -156,11 +156,7 @@ def predict_dataset(
     ``profile`` ``(M, W, C)`` postprocessed expected counts over the core window, ``tasks``.
     """
     dataset = load_dataset(dataset_path)
-    model = load_checkpoint(model_path)
-    if tuple(model.config.tasks) != tuple(dataset.tasks):
-        raise BPNetInputError(
-            f"{model_path} predicts tasks {model.config.tasks}, but {dataset_path} has {tuple(dataset.tasks)}"
-        )
+    model = load_checkpoint(model_path, tasks=list(dataset.tasks), tasks_of=str(dataset_path))
     device = setup_inference(model, device, kernels, threads, log)
     index = np.flatnonzero(np.isin(dataset.split, list(splits)))
     c, w = dataset.extra_context, dataset.width

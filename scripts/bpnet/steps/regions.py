@@ -466,12 +466,7 @@ def predict_regions(
     width = int(read_npz(dataset, ["width"], "dataset", "build_dataset")["width"])
     overlap = default_overlap(width) if tile_overlap is None else int(tile_overlap)
     check_region_overlap(width, overlap, f"{key}.tile_overlap")
-    net = load_checkpoint(model)
-    if list(net.config.tasks) != tasks:
-        raise BPNetInputError(
-            f"checkpoint {model} predicts tasks {list(net.config.tasks)}, but data.tasks is {tasks}; "
-            "retrain the model"
-        )
+    net = load_checkpoint(model, tasks=tasks)
     control_paths = list(control) if net.config.use_control else []
     if net.config.use_control and (sequences is not None or len(control_paths) != net.config.num_strands):
         raise BPNetInputError(

@@ -188,10 +188,7 @@ def score_variants(
     width = int(read_npz(dataset, ["width"], "dataset", "build_dataset")["width"])
     nets = []
     for path in models:
-        net = load_checkpoint(path)
-        if list(net.config.tasks) != tasks:
-            raise BPNetInputError(f"checkpoint {path} predicts tasks {list(net.config.tasks)}, but data.tasks is "
-                                  f"{tasks}; retrain the model")
+        net = load_checkpoint(path, tasks=tasks)
         if net.config.use_control and len(control) != net.config.num_strands:
             raise BPNetInputError(f"checkpoint {path} uses a control track, but no control bigWigs reach the rule: "
                                   "set model.use_control: true and data.control")
