@@ -48,8 +48,8 @@ rule simulate_dataset:
 
 
 # The truth VCF: variants whose planted effect on each TF's expected reads (over windows.width bp
-# around the variant) follows from the simulator's rules (bpnet.simulate.variants). Not part of
-# the default target: ask for results/simulated/truth/variants.vcf.gz.
+# around the variant) follows from the simulator's rules (bpnet.simulate.variants). The default
+# config's variants.truth scores it (rules score_variants, variant_truth_check).
 rule simulate_variants:
     input:
         fasta=f"{SIMULATED}/genome.fa",
