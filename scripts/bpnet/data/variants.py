@@ -28,6 +28,7 @@ import pandas as pd
 from bpnet.data.dataset import read_padded
 from bpnet.errors import BPNetInputError
 from bpnet.io.sequence import N_CODE, encode, read_fasta_windows
+from bpnet.io.text import open_text
 
 _BASES = re.compile(r"^[ACGTN]+$")
 VARIANT_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "line"]
@@ -111,12 +112,8 @@ def read_vcf(path: str | Path, chrom_sizes: dict[str, int], fasta=None,
 
 def _header_lines(path: Path) -> int:
     """Lines of the text VCF's header (``#`` lines before the first record), gzipped or not."""
-    import gzip
-
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
     n = 0
-    with (gzip.open(path, "rt") if gz else open(path)) as fh:
+    with open_text(path) as fh:
         for line in fh:
             if not line.startswith("#"):
                 break

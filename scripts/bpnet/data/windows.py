@@ -34,7 +34,6 @@ With ``windows.background.enabled`` (off by default), GC-matched background wind
 
 from __future__ import annotations
 
-import gzip
 import logging
 import re
 from pathlib import Path
@@ -49,6 +48,7 @@ from bpnet.config_check import resolve_section
 from bpnet.data.background import background_settings, gc_matched_background, log_background
 from bpnet.errors import BPNetInputError
 from bpnet.io.chroms import genome_name, read_chrom_aliases
+from bpnet.io.text import read_text_lines
 from bpnet.io.tracks import read_chrom_sizes
 
 WINDOW_COLUMNS = ["chrom", "start", "end", "summit", "tasks", "split", "name"]
@@ -74,21 +74,6 @@ _SKIP_PREFIXES = ("#", "track", "browser")
 # --------------------------------------------------------------------------------------------
 # Reading peaks
 # --------------------------------------------------------------------------------------------
-
-
-def _read_lines(path: Path) -> list[str]:
-    """Lines of a plain or gzipped text file."""
-    if not path.exists():
-        raise BPNetInputError(f"peak file {path} does not exist")
-    with open(path, "rb") as fh:
-        gzipped = fh.read(2) == b"\x1f\x8b"
-    try:
-        if gzipped:
-            with gzip.open(path, "rt") as fh:
-                return fh.read().splitlines()
-        return path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError, EOFError) as err:
-        raise BPNetInputError(f"cannot read peak file {path} as (gzipped) text: {err}") from err
 
 
 def _is_int(text: str) -> bool:
@@ -134,7 +119,7 @@ def read_peaks(path: str | Path) -> pd.DataFrame:
         says how the file was read (for the log).
     """
     path = Path(path)
-    lines = _read_lines(path)
+    lines = read_text_lines(path, "peak file")
     rows: list[list[str]] = []
     line_numbers: list[int] = []
     header_seen = False

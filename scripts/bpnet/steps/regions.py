@@ -40,7 +40,6 @@ Outputs (:func:`predict_regions`):
 
 from __future__ import annotations
 
-import gzip
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from bpnet.errors import BPNetInputError
 from bpnet.hardware import inference_batch_size, setup_inference
 from bpnet.io.npz import read_npz, write_npz
 from bpnet.io.sequence import N_CODE, encode, open_fasta, read_fasta_windows
+from bpnet.io.text import read_text_lines
 from bpnet.io.tracks import STRANDS, TrackWriter, read_chrom_sizes, read_windows, track_paths
 from bpnet.model.weights import load_checkpoint
 from bpnet.progress import progress_bar
@@ -87,21 +87,6 @@ class BedRegions:
         return self.end - self.start
 
 
-def _text_lines(path: Path, what: str) -> list[str]:
-    """Lines of a plain or gzipped text file; a missing or unreadable file is a clear error."""
-    if not path.is_file():
-        raise BPNetInputError(f"{what} {path} does not exist")
-    try:
-        with open(path, "rb") as fh:
-            gzipped = fh.read(2) == b"\x1f\x8b"
-        if gzipped:
-            with gzip.open(path, "rt") as fh:
-                return fh.read().splitlines()
-        return path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError, EOFError) as err:
-        raise BPNetInputError(f"cannot read {what} {path} as (gzipped) text: {err}") from err
-
-
 def read_bed_regions(path: str | Path, chrom_lengths: Mapping[str, int], genome: str | Path = "the genome") -> BedRegions:
     """Read the regions of a BED file (3 or more columns, optionally gzipped) and check them
     against the genome's chromosome lengths.
@@ -115,7 +100,7 @@ def read_bed_regions(path: str | Path, chrom_lengths: Mapping[str, int], genome:
     path = Path(path)
     names, chroms, starts, ends = [], [], [], []
     shown = ", ".join(list(chrom_lengths)[:6]) + (", ..." if len(chrom_lengths) > 6 else "")
-    for i, line in enumerate(_text_lines(path, "BED file"), start=1):
+    for i, line in enumerate(read_text_lines(path, "BED file"), start=1):
         if not line.strip() or line.startswith(_SKIP_PREFIXES):
             continue
         fields = line.split("\t") if "\t" in line else line.split()
@@ -168,7 +153,7 @@ def read_fasta_records(path: str | Path) -> tuple[np.ndarray, list[np.ndarray]]:
     path = Path(path)
     names: list[str] = []
     records: list[np.ndarray] = []
-    lines = _text_lines(path, "FASTA file")
+    lines = read_text_lines(path, "FASTA file")
     header_line, name, chunks = 0, None, []
 
     def finish() -> None:
