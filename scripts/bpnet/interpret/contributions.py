@@ -417,6 +417,20 @@ def load_contributions(path: str | Path) -> Contributions:
     )
 
 
+def load_model_and_dataset(model_path: str | Path, dataset_path: str | Path, tasks: Sequence[str]):
+    """The checkpoint and the memory-mapped dataset an interpretation rule explains, ``(model,
+    dataset)``; both must hold ``tasks`` (data.tasks), in order, else one error naming all three."""
+    tasks = list(tasks)
+    ds = load_dataset(dataset_path)
+    model = load_checkpoint(model_path)
+    if list(model.config.tasks) != tasks or list(ds.tasks) != tasks:
+        raise BPNetInputError(
+            f"tasks differ: data.tasks {tasks}, dataset {dataset_path} {list(ds.tasks)}, "
+            f"model {model_path} {list(model.config.tasks)}; rebuild the dataset and retrain"
+        )
+    return model, ds
+
+
 def contribution_track_paths(outdir: str | Path, tasks: Sequence[str], heads: Sequence[str]) -> list[Path]:
     """``{outdir}/{task}.{head}.contrib.bw`` in (task, head) order."""
     return [Path(outdir) / f"{t}.{h}.contrib.bw" for t in tasks for h in heads]
@@ -489,13 +503,7 @@ def compute_contributions(
     # the tracks folder is a directory() output: experiments may differ in tasks and heads
     Path(tracks_dir).mkdir(parents=True, exist_ok=True)
     paths = contribution_track_paths(tracks_dir, tasks, heads)
-    ds = load_dataset(dataset_path)
-    model = load_checkpoint(model_path)
-    if list(model.config.tasks) != tasks or list(ds.tasks) != tasks:
-        raise BPNetInputError(
-            f"tasks differ: data.tasks {tasks}, dataset {dataset_path} {list(ds.tasks)}, "
-            f"model {model_path} {list(model.config.tasks)}; rebuild the dataset and retrain"
-        )
+    model, ds = load_model_and_dataset(model_path, dataset_path, tasks)
     chrom_sizes = read_chrom_sizes(chrom_sizes_path)
     torch.manual_seed(seed)
     device = setup_inference(model, device, kernels, threads, log)

@@ -58,14 +58,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bpnet.data.dataset import load_dataset
 from bpnet.errors import BPNetInputError
 from bpnet.hardware import inference_batch_size, setup_inference
+from bpnet.interpret.contributions import load_model_and_dataset
 from bpnet.io.npz import read_npz, row_chunks, write_npz
 from bpnet.io.sequence import open_fasta
 from bpnet.io.tracks import TrackWriter, read_chrom_sizes
 from bpnet.model.network import BPNet, codes_to_one_hot, strand_swap_permutation
-from bpnet.model.weights import load_checkpoint
 from bpnet.progress import progress_bar
 from bpnet.steps.export import export_test_windows
 from bpnet.steps.predict import model_outputs
@@ -396,13 +395,7 @@ def run_ism(
     Returns the effects ``(n, W, 4, K)``.
     """
     tasks = list(tasks)
-    ds = load_dataset(dataset_path)
-    model = load_checkpoint(model_path)
-    if list(model.config.tasks) != tasks or list(ds.tasks) != tasks:
-        raise BPNetInputError(
-            f"tasks differ: data.tasks {tasks}, dataset {dataset_path} {list(ds.tasks)}, "
-            f"model {model_path} {list(model.config.tasks)}; rebuild the dataset and retrain"
-        )
+    model, ds = load_model_and_dataset(model_path, dataset_path, tasks)
     dev = setup_inference(model, device, kernels, threads, log)
     width = ds.width
     if settings.get("regions"):
