@@ -340,10 +340,14 @@ def test_top_peak_rows_are_distinct_windows(files):
     start = np.asarray(ds.start).copy()
     chrom = np.asarray(ds.chrom).astype(str).copy()
     twin = next(r for r in test_rows if r != best)
+    # the twin: 3 bp from the best window, with its reads (as a second task's summit next to it)
     start[twin], chrom[twin] = start[best] + 3, chrom[best]
-    moved = SimpleNamespace(**{k: getattr(ds, k) for k in ("counts", "split", "extra_context", "width", "tasks")},
-                            start=start, chrom=chrom)
+    counts = np.array(ds.counts)
+    counts[twin] = counts[best]
+    moved = SimpleNamespace(**{k: getattr(ds, k) for k in ("split", "extra_context", "width", "tasks")},
+                            counts=counts, start=start, chrom=chrom)
     top = top_peak_rows(moved, preds["model"][0], "test", 3)
+    assert twin not in top[0] and best in top[0]
     for t in range(len(TASKS)):
         picked = [r for r in top[t] if r >= 0]
         for a in picked:
