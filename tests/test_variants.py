@@ -169,6 +169,11 @@ def test_truth_check_correlates_and_separates():
     scores = effects[["chrom", "pos", "ref", "alt", "task"]].assign(log_counts_diff=planted * 0.5 + rng.normal(0, 0.01, n))
     table = truth_check(scores, effects).set_index("task")
     assert table.loc["T", "pearson"] > 0.99 and table.loc["T", "auroc_break"] == 1.0
+    # a motif broken where the task does not bind (planted effect ~0) is not "breaking" for the task
+    unbound = effects.iloc[:5].assign(pos=np.arange(n, n + 5) + 1, planted_effect=0.0)
+    more = pd.concat([effects, unbound])
+    more_scores = pd.concat([scores, unbound[scores.columns.drop("log_counts_diff")].assign(log_counts_diff=0.0)])
+    assert truth_check(more_scores, more).set_index("task").loc["T", "n_break"] == 20
     assert table.loc["all", "n_break"] == 20 and table.loc["all", "n_neutral"] == 30
     shuffled = scores.assign(log_counts_diff=rng.permutation(scores["log_counts_diff"].to_numpy()))
     assert abs(truth_check(shuffled, effects).set_index("task").loc["T", "pearson"]) < 0.5
