@@ -232,3 +232,13 @@ def test_unstranded_tasks_take_an_unstranded_control_and_no_truth():
     cfg["data"]["minus_strand_negative"] = True
     with pytest.raises(BPNetInputError, match=r"data.minus_strand_negative: the tasks are unstranded"):
         task_strands(cfg)
+
+
+def test_a_missing_vcf_is_named_by_its_config_key():
+    cfg = _data_config()
+    cfg["variants"] = {"mine": {"vcf": "/data/mine.vcf.gz", "effects": None}}
+    lines = missing_inputs_lines([cfg], set(), exists=_PRESENT.__contains__)
+    assert "error: config key variants.mine.vcf: /data/mine.vcf.gz does not exist" in lines
+    # the simulated truth's VCF is made by a rule (under results/): not reported
+    cfg["variants"] = {"truth": {"vcf": "results/simulated/truth/variants.vcf.gz"}}
+    assert not [ln for ln in missing_inputs_lines([cfg], {"results/"}, exists=_PRESENT.__contains__) if "variants" in ln]

@@ -168,6 +168,9 @@ def input_paths(config: dict[str, Any]) -> list[tuple[str, str]]:
     for name in ("known_motifs", "truth_instances", "truth_syntax"):
         add(f"interpretation.{name}", interpretation.get(name))
     add("ism.regions", (config.get("ism") or {}).get("regions"))
+    for name, entry in (config.get("variants") or {}).items():
+        for kind in ("vcf", "effects"):
+            add(f"variants.{name}.{kind}", (entry or {}).get(kind))
     for name, entry in (config.get("predict_regions") or {}).items():
         for kind in ("bed", "fasta"):
             add(f"predict_regions.{name}.{kind}", (entry or {}).get(kind))
